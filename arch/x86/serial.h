@@ -1,0 +1,10 @@
+// The 16550 UART at COM1, mirrored to port 0xE9 (Bochs' and QEMU's debug
+// console), so a run's console survives whichever capture the emulator offers.
+#pragma once
+
+namespace hv::x86::serial {
+
+void init();
+void write(const char* s, unsigned long n);
+
+}  // namespace hv::x86::serial

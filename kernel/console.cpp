@@ -1,0 +1,161 @@
+#include "kernel/console.h"
+
+#include "arch/x86/serial.h"
+#include "kernel/spinlock.h"
+
+namespace hv {
+namespace {
+
+SpinLock console_lock;
+LogLevel current_level = LogLevel::Info;
+
+// A bounded sink: formatting never writes past the caller's buffer but keeps
+// counting, so callers can tell that output was cut.
+struct Sink {
+    char* buf;
+    size_t size;
+    size_t len;
+    void put(char c) {
+        if (len + 1 < size) buf[len] = c;
+        ++len;
+    }
+};
+
+void put_unsigned(Sink& s, uint64_t v, unsigned base, int width, char pad, bool upper) {
+    char tmp[24];
+    int n = 0;
+    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    do {
+        tmp[n++] = digits[v % base];
+        v /= base;
+    } while (v);
+    for (int i = n; i < width; ++i) s.put(pad);
+    while (n) s.put(tmp[--n]);
+}
+
+}  // namespace
+
+size_t vformat(char* buf, size_t size, const char* fmt, va_list ap) {
+    Sink s{buf, size, 0};
+    for (const char* p = fmt; *p; ++p) {
+        if (*p != '%') {
+            s.put(*p);
+            continue;
+        }
+        ++p;
+        char pad = ' ';
+        bool left = false;
+        if (*p == '-') left = true, ++p;
+        if (*p == '0') pad = '0', ++p;
+        int width = 0;
+        while (*p >= '0' && *p <= '9') width = width * 10 + (*p++ - '0');
+        int precision = -1;
+        if (*p == '.') {
+            ++p;
+            precision = 0;
+            if (*p == '*') precision = va_arg(ap, int), ++p;
+            else
+                while (*p >= '0' && *p <= '9') precision = precision * 10 + (*p++ - '0');
+        }
+        int longs = 0;
+        while (*p == 'l') ++longs, ++p;
+        if (*p == 'z') longs = 2, ++p;
+        switch (*p) {
+        case 'd':
+        case 'i': {
+            int64_t v = longs ? va_arg(ap, int64_t) : va_arg(ap, int);
+            uint64_t mag = v < 0 ? uint64_t(0) - uint64_t(v) : uint64_t(v);
+            if (v < 0) s.put('-'), --width;
+            put_unsigned(s, mag, 10, width, pad, false);
+            break;
+        }
+        case 'u':
+        case 'x':
+        case 'X': {
+            uint64_t v = longs ? va_arg(ap, uint64_t) : va_arg(ap, unsigned);
+            put_unsigned(s, v, *p == 'u' ? 10 : 16, width, pad, *p == 'X');
+            break;
+        }
+        case 'p':
+            s.put('0'), s.put('x');
+            put_unsigned(s, uint64_t(va_arg(ap, void*)), 16, 16, '0', false);
+            break;
+        case 'c':
+            s.put(char(va_arg(ap, int)));
+            break;
+        case 's': {
+            const char* str = va_arg(ap, const char*);
+            if (!str) str = "(null)";
+            int n = 0;
+            while ((precision < 0 || n < precision) && str[n]) ++n;
+            if (!left)
+                for (int i = n; i < width; ++i) s.put(' ');
+            for (int i = 0; i < n; ++i) s.put(str[i]);
+            if (left)
+                for (int i = n; i < width; ++i) s.put(' ');
+            break;
+        }
+        case '%':
+            s.put('%');
+            break;
+        default:
+            s.put('%');
+            if (*p) s.put(*p);
+            else --p;
+        }
+    }
+    if (size) buf[s.len < size ? s.len : size - 1] = '\0';
+    return s.len;
+}
+
+size_t format(char* buf, size_t size, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = vformat(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+void console_init() { x86::serial::init(); }
+void set_log_level(LogLevel level) { current_level = level; }
+LogLevel log_level() { return current_level; }
+
+void write_raw(const char* s, size_t n) {
+    LockGuard g(console_lock);
+    x86::serial::write(s, n);
+}
+
+// Never truncate silently: an over-long line says so on itself.
+static size_t mark_cut(char* line, size_t size, size_t n) {
+    if (n < size) return n;
+    static constexpr char kCut[] = "...[cut]\n";
+    for (size_t i = 0; i < sizeof kCut; ++i) line[size - sizeof kCut + i] = kCut[i];
+    return size - 1;
+}
+
+void vprint(const char* fmt, va_list ap) {
+    char line[512];
+    size_t n = mark_cut(line, sizeof line, vformat(line, sizeof line, fmt, ap));
+    write_raw(line, n);
+}
+
+void print(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprint(fmt, ap);
+    va_end(ap);
+}
+
+void log(LogLevel level, const char* fmt, ...) {
+    if (level > current_level) return;
+    static const char* const kPrefix[] = {"error: ", "warn: ", "", "debug: "};
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t p = format(line, sizeof line, "%s", kPrefix[int(level)]);
+    size_t n = mark_cut(line, sizeof line, p + vformat(line + p, sizeof line - p, fmt, ap));
+    va_end(ap);
+    write_raw(line, n);
+}
+
+}  // namespace hv
