@@ -525,8 +525,12 @@ TEST(Multiboot2Parse, NeverReadsOutsideTheBufferWhateverItsBytesAre) {
     ASSERT_LE(bi.region_count, kMaxMemoryRegions);
     ASSERT_LE(bi.module_count, kMaxModules);
     ASSERT_LE(bi.total_size, b.size());
-    if (bi.cmdline[0] != '\0') EXPECT_TRUE(string_inside(bi.cmdline, b));
-    if (bi.loader_name[0] != '\0') EXPECT_TRUE(string_inside(bi.loader_name, b));
+    if (bi.cmdline[0] != '\0') {
+      EXPECT_TRUE(string_inside(bi.cmdline, b));
+    }
+    if (bi.loader_name[0] != '\0') {
+      EXPECT_TRUE(string_inside(bi.loader_name, b));
+    }
     for (size_t i = 0; i < bi.module_count; ++i) {
       EXPECT_TRUE(string_inside(bi.modules[i].name, b));
       EXPECT_LE(bi.modules[i].start, bi.modules[i].end);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/format.h"
+
 namespace hv {
 
 enum class LogLevel : uint8_t { Error = 0, Warn = 1, Info = 2, Debug = 3 };
@@ -18,10 +20,6 @@ LogLevel log_level();
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void vprint(const char* fmt, va_list ap);
 void write_raw(const char* s, size_t n);
-
-// Formats into buf (always NUL-terminated); returns the length it would have had.
-size_t format(char* buf, size_t size, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-size_t vformat(char* buf, size_t size, const char* fmt, va_list ap);
 
 void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

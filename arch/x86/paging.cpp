@@ -84,7 +84,7 @@ bool build_kernel_address_space(const mb2::BootInfo& boot, mm::FrameAllocator& f
     bool ok = tb.map(kstart, kstart, kend - kstart, pte::RW);
     for (size_t i = 0; ok && i < boot.region_count; ++i) {
         const mb2::MemoryRegion& r = boot.regions[i];
-        if (r.type != uint32_t(mb2::MemoryType::Available)) continue;
+        if (r.type != mb2::MemoryType::Available) continue;
         uint64_t base = r.base & ~(k4K - 1);
         uint64_t end = (r.base + r.length + k4K - 1) & ~(k4K - 1);
         ok = tb.map(kDirectMapBase + base, base, end - base, pte::RW | pte::NX);

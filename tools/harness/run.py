@@ -103,8 +103,8 @@ def parse_args(argv):
     p.add_argument("--cmdline", action="append", default=[], metavar="ARGS",
                    help="extra kernel command-line arguments (repeatable)")
     p.add_argument("--guest", action="append", default=[], metavar="NAME[:ARGS]",
-                   help="guest to start (repeatable); joined into guests=... on the "
-                        "kernel command line; none given: the kernel's default")
+                   help="guest to start (repeatable, in order); each becomes a guest=NAME[:ARGS] "
+                        "word of the kernel command line; none given: the kernel's default")
     p.add_argument("--timeout", type=float, default=120,
                    help="wall-clock watchdog in seconds (default 120)")
     p.add_argument("--expect", action="append", default=[], metavar="REGEX",
@@ -338,8 +338,7 @@ def main(argv):
     words = []
     for c in a.cmdline:
         words += c.split()
-    if a.guest:
-        words.append("guests=" + ",".join(a.guest))
+    words += ["guest=" + g for g in a.guest]
     cmdline = " ".join(words)
 
     label = "default" if not a.guest else \

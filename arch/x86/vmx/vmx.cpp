@@ -1,0 +1,110 @@
+#include "arch/x86/vmx/vmx.h"
+
+#include "arch/x86/cpu.h"
+#include "arch/x86/paging.h"
+#include "arch/x86/vmx/controls.h"
+#include "arch/x86/vmx/instructions.h"
+#include "kernel/console.h"
+#include "mm/frame_allocator.h"
+
+namespace hv::vmx {
+namespace {
+
+using x86::Msr;
+using x86::rdmsr;
+
+constexpr uint32_t kCpuid1EcxVmx = 1u << 5;
+constexpr uint64_t kMemoryTypeWriteBack = 6;
+
+// A control MSR's low half holds the bits that must be 1 (allowed 0-settings
+// are 0 there), its high half the bits that may be 1 (Intel SDM Vol. 3D, A.3).
+// Returns the control word; `missing` gets the wanted bits the CPU cannot set.
+uint32_t adjust(uint32_t wanted, uint64_t cap, uint32_t& missing) {
+    uint32_t must = uint32_t(cap), may = uint32_t(cap >> 32);
+    missing = wanted & ~may;
+    return (wanted | must) & may;
+}
+
+bool fail(char* why, size_t n, const char* fmt, uint64_t a = 0) {
+    format(why, n, fmt, a);
+    return false;
+}
+
+}  // namespace
+
+bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
+    if (!(x86::cpuid(1).ecx & kCpuid1EcxVmx))
+        return fail(why, n, "VMX not supported by this CPU: CPUID.1:ECX.VMX[bit 5] = 0");
+
+    // IA32_FEATURE_CONTROL: firmware may lock it with VMX off; we may only set
+    // it while it is unlocked (writing a locked MSR is a #GP).
+    uint64_t fc = rdmsr(Msr::IA32_FEATURE_CONTROL);
+    if (!(fc & feature_control::LOCK)) {
+        fc |= feature_control::VMXON_OUTSIDE_SMX | feature_control::LOCK;
+        x86::wrmsr(Msr::IA32_FEATURE_CONTROL, fc);
+    } else if (!(fc & feature_control::VMXON_OUTSIDE_SMX)) {
+        return fail(why, n,
+                    "VMX not supported by this CPU: disabled by firmware (IA32_FEATURE_CONTROL = 0x%lx, locked "
+                    "without VMXON outside SMX)",
+                    fc);
+    }
+
+    uint64_t basic = rdmsr(Msr::IA32_VMX_BASIC);
+    c.vmcs_revision = uint32_t(basic & basic::REVISION_MASK);
+    if (((basic >> basic::MEMORY_TYPE_SHIFT) & 0xf) != kMemoryTypeWriteBack)
+        return fail(why, n, "VMX unusable: VMCS memory type is not write-back (IA32_VMX_BASIC = 0x%lx)", basic);
+    bool true_ctls = basic & basic::TRUE_CONTROLS;
+
+    uint32_t missing;
+    c.pin = adjust(pin::EXTERNAL_INTERRUPT_EXITING | pin::NMI_EXITING,
+                   rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PINBASED_CTLS : Msr::IA32_VMX_PINBASED_CTLS), missing);
+    if (missing) return fail(why, n, "VMX unusable: pin-based controls 0x%lx not supported", missing);
+    // No MSR bitmap: every RDMSR/WRMSR exits, so the guest sees only the MSRs
+    // we emulate. Unconditional I/O exiting: the guest owns no port.
+    c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::ACTIVATE_SECONDARY_CONTROLS,
+                    rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS), missing);
+    if (missing) return fail(why, n, "VMX unusable: processor-based controls 0x%lx not supported", missing);
+    c.proc2 = adjust(proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST, rdmsr(Msr::IA32_VMX_PROCBASED_CTLS2), missing);
+    if (missing & proc2::ENABLE_EPT) return fail(why, n, "VMX unusable: no EPT (secondary controls 0x%lx)", missing);
+    if (missing) return fail(why, n, "VMX unusable: no unrestricted guest (secondary controls 0x%lx)", missing);
+    c.exit = adjust(exit_ctl::HOST_ADDRESS_SPACE_SIZE | exit_ctl::SAVE_IA32_EFER | exit_ctl::LOAD_IA32_EFER |
+                        exit_ctl::SAVE_IA32_PAT | exit_ctl::LOAD_IA32_PAT,
+                    rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_EXIT_CTLS : Msr::IA32_VMX_EXIT_CTLS), missing);
+    if (missing) return fail(why, n, "VMX unusable: VM-exit controls 0x%lx not supported", missing);
+    c.entry = adjust(entry_ctl::LOAD_IA32_EFER | entry_ctl::LOAD_IA32_PAT,
+                     rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_ENTRY_CTLS : Msr::IA32_VMX_ENTRY_CTLS), missing);
+    if (missing) return fail(why, n, "VMX unusable: VM-entry controls 0x%lx not supported", missing);
+    // A guest starts in 32-bit mode; the CPU sets this control itself at each
+    // VM exit from EFER.LMA once the guest has entered long mode.
+    c.entry &= ~entry_ctl::IA32E_MODE_GUEST;
+
+    c.ept_caps = rdmsr(Msr::IA32_VMX_EPT_VPID_CAP);
+    constexpr uint64_t kNeeded = ept_cap::PAGE_WALK_4 | ept_cap::MEMORY_TYPE_WB | ept_cap::INVEPT;
+    if ((c.ept_caps & kNeeded) != kNeeded)
+        return fail(why, n, "VMX unusable: EPT lacks 4-level walks, write-back tables or INVEPT (caps 0x%lx)",
+                    c.ept_caps);
+    if (!(c.ept_caps & (ept_cap::INVEPT_SINGLE_CONTEXT | ept_cap::INVEPT_ALL_CONTEXT)))
+        return fail(why, n, "VMX unusable: INVEPT supports no usable type (caps 0x%lx)", c.ept_caps);
+
+    c.cr0_fixed0 = rdmsr(Msr::IA32_VMX_CR0_FIXED0);
+    c.cr0_fixed1 = rdmsr(Msr::IA32_VMX_CR0_FIXED1);
+    c.cr4_fixed0 = rdmsr(Msr::IA32_VMX_CR4_FIXED0);
+    c.cr4_fixed1 = rdmsr(Msr::IA32_VMX_CR4_FIXED1);
+
+    uint64_t region = frames.alloc();
+    if (!region) return fail(why, n, "VMX unusable: no frame for the VMXON region");
+    *x86::phys_to_virt<uint32_t>(region) = c.vmcs_revision;
+
+    uint64_t cr0 = x86::read_cr0(), cr4 = x86::read_cr4();
+    x86::write_cr4((cr4 | c.cr4_fixed0 | x86::cr4::VMXE) & c.cr4_fixed1);
+    x86::write_cr0((cr0 | c.cr0_fixed0) & c.cr0_fixed1);
+    if (vmxon(region) != VmxResult::Ok) {
+        x86::write_cr0(cr0);
+        x86::write_cr4(cr4);
+        frames.free(region);
+        return fail(why, n, "VMXON failed (region at 0x%lx)", region);
+    }
+    return true;
+}
+
+}  // namespace hv::vmx

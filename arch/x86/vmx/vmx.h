@@ -1,0 +1,33 @@
+// Turning VMX on: the feature checks, IA32_FEATURE_CONTROL, the CR0/CR4 fixed
+// bits and VMXON, and the VM-execution controls computed from the capability
+// MSRs (the TRUE_* ones where IA32_VMX_BASIC says they exist).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hv::mm {
+class FrameAllocator;
+}
+
+namespace hv::vmx {
+
+// The controls this hypervisor runs every guest with, already adjusted to the
+// capability MSRs (bits the CPU forces to 1 are set, bits it cannot set are
+// absent; what we need and the CPU lacks is reported by enable()).
+struct Controls {
+    uint32_t pin, proc, proc2, exit, entry;
+    uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+    uint32_t vmcs_revision;
+    uint64_t ept_caps;
+};
+
+// Checks that this CPU can run our guests (VMX, EPT with 4-level walks and
+// write-back tables, unrestricted guest, INVEPT) and turns VMX on: sets and
+// locks IA32_FEATURE_CONTROL when the firmware left it unlocked, applies the
+// CR0/CR4 fixed bits, and executes VMXON. On failure returns false with a
+// one-line reason in why ("VMX not supported by this CPU: ..." when VMX is
+// absent), leaving the CPU as it was.
+bool enable(mm::FrameAllocator& frames, Controls& out, char* why, size_t why_size);
+
+}  // namespace hv::vmx

@@ -1,0 +1,94 @@
+; Guest entry: the hypervisor starts us in 32-bit protected mode, paging off,
+; EBX = the hv_guest_boot address. We zero .bss, identity-map the first 1 GiB
+; with 2 MiB pages, enter long mode and call guest_start(boot).
+
+bits 32
+
+CR0_PG      equ 1 << 31
+CR4_PAE     equ 1 << 5
+MSR_EFER    equ 0xc0000080
+EFER_LME    equ 1 << 8
+PTE_PW      equ 0x3                 ; present, writable
+PDE_PS_PW   equ 0x83                ; present, writable, 2 MiB page
+
+extern guest_start
+extern __bss_start
+extern __bss_end
+global _start
+global guest_stack_top
+
+section .text.entry
+_start:
+    mov esi, ebx                    ; keep the boot pointer across rep stos
+    mov edi, __bss_start
+    mov ecx, __bss_end
+    sub ecx, edi
+    shr ecx, 2
+    xor eax, eax
+    rep stosd
+    mov esp, guest_stack_top
+
+    mov eax, pdpt
+    or eax, PTE_PW
+    mov [pml4], eax
+    mov eax, pd
+    or eax, PTE_PW
+    mov [pdpt], eax
+    xor ecx, ecx
+.fill:
+    mov eax, ecx
+    shl eax, 21
+    or eax, PDE_PS_PW
+    mov [pd + ecx * 8], eax
+    inc ecx
+    cmp ecx, 512
+    jb .fill
+
+    mov eax, cr4
+    or eax, CR4_PAE
+    mov cr4, eax
+    mov eax, pml4
+    mov cr3, eax
+    mov ecx, MSR_EFER
+    rdmsr
+    or eax, EFER_LME
+    wrmsr
+    mov eax, cr0
+    or eax, CR0_PG
+    mov cr0, eax
+    lgdt [gdt_desc]
+    jmp 0x08:long_mode
+
+bits 64
+long_mode:
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov fs, ax
+    mov gs, ax
+    mov rsp, guest_stack_top
+    xor ebp, ebp
+    mov edi, esi                    ; arg0: const hv_guest_boot*
+    call guest_start
+.hang:
+    hlt
+    jmp .hang
+
+section .rodata
+align 8
+gdt:
+    dq 0
+    dq 0x00af9a000000ffff           ; 0x08: 64-bit code
+    dq 0x00cf92000000ffff           ; 0x10: data
+gdt_desc:
+    dw gdt_desc - gdt - 1
+    dd gdt
+
+section .bss
+align 4096
+pml4: resb 4096
+pdpt: resb 4096
+pd:   resb 4096
+guest_stack: resb 16384
+guest_stack_top:

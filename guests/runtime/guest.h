@@ -1,0 +1,36 @@
+// The guest runtime: what every guest program gets. A guest defines
+//   int guest_main(const hv::guest::Args& args);
+// whose return value becomes its exit status (HV_HC_EXIT).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "include/hv/hypercall.h"
+
+namespace hv::guest {
+
+struct Args {
+    const hv_guest_boot* boot;
+    // The value of key in boot->args ("k=v,k=v"), or def when absent or not a
+    // decimal or 0x-prefixed hexadecimal number.
+    uint64_t u64(const char* key, uint64_t def) const;
+    // True when key is present with exactly this value.
+    bool is(const char* key, const char* value) const;
+};
+
+// VMCALL per the ABI: number in RAX, arguments in RBX, RCX, RDX, RSI.
+inline int64_t hypercall(uint64_t nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0) {
+    int64_t ret;
+    asm volatile("vmcall" : "=a"(ret) : "a"(nr), "b"(a0), "c"(a1), "d"(a2), "S"(a3) : "memory");
+    return ret;
+}
+
+[[noreturn]] void exit(uint64_t status);
+
+// printf onto the guest's console (the UART at HV_GUEST_CONSOLE_PORT).
+void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+}  // namespace hv::guest
+
+int guest_main(const hv::guest::Args& args);

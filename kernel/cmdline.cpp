@@ -1,0 +1,143 @@
+#include "kernel/cmdline.h"
+
+#include "kernel/format.h"
+
+namespace hv::cmdline {
+namespace {
+
+struct Str {
+    const char* p;
+    size_t n;
+    bool is(const char* s) const {
+        size_t k = 0;
+        while (k < n && s[k] && s[k] == p[k]) ++k;
+        return k == n && !s[k];
+    }
+};
+
+// Splits s at the first c: head before it, tail after it (tail.p == nullptr if absent).
+void split(Str s, char c, Str& head, Str& tail) {
+    for (size_t i = 0; i < s.n; ++i)
+        if (s.p[i] == c) {
+            head = {s.p, i};
+            tail = {s.p + i + 1, s.n - i - 1};
+            return;
+        }
+    head = s;
+    tail = {nullptr, 0};
+}
+
+bool parse_u64(Str s, uint64_t& out) {
+    if (s.n == 0 || s.n > 19) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.n; ++i) {
+        if (s.p[i] < '0' || s.p[i] > '9') return false;
+        v = v * 10 + uint64_t(s.p[i] - '0');
+    }
+    out = v;
+    return true;
+}
+
+bool valid_name(Str s) {
+    if (s.n == 0 || s.n >= HV_GUEST_NAME_MAX) return false;
+    for (size_t i = 0; i < s.n; ++i) {
+        char c = s.p[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '-' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+void copy(char* dst, Str s) {
+    for (size_t i = 0; i < s.n; ++i) dst[i] = s.p[i];
+    dst[s.n] = '\0';
+}
+
+class Parser {
+public:
+    Parser(Config& out, char* err, size_t err_size) : out_(out), err_(err), err_size_(err_size) {}
+
+    bool fail(const char* what, Str s) {
+        format(err_, err_size_, "%s: '%.*s'", what, int(s.n), s.p);
+        return false;
+    }
+
+    bool word(Str w) {
+        Str key, value;
+        split(w, '=', key, value);
+        if (!value.p) return fail("command-line word without '='", w);
+        if (key.is("loglevel")) return log_level(value);
+        if (key.is("guest")) return guest(value);
+        return fail("unknown command-line option", w);
+    }
+
+    bool log_level(Str v) {
+        static constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
+        for (unsigned i = 0; i < 4; ++i)
+            if (v.is(kNames[i])) {
+                out_.log_level = LogLevel(i);
+                return true;
+            }
+        return fail("loglevel must be error, warn, info or debug", v);
+    }
+
+    bool guest(Str v) {
+        if (out_.guest_count == kMaxGuests) return fail("too many guest= words (the limit is kMaxGuests)", v);
+        GuestSpec& g = out_.guests[out_.guest_count];
+        g = GuestSpec{};
+        g.mem_mib = kDefaultGuestMemMib;
+        g.expect = Outcome::Exited;
+        Str name, rest;
+        split(v, ':', name, rest);
+        if (!valid_name(name)) return fail("guest name must be 1-31 of [A-Za-z0-9_.-]", name);
+        copy(g.name, name);
+        size_t args_len = 0;
+        while (rest.p && rest.n) {
+            Str kv, more;
+            split(rest, ',', kv, more);
+            Str key, value;
+            split(kv, '=', key, value);
+            if (!value.p || key.n == 0) return fail("guest argument must be KEY=VALUE", kv);
+            if (key.is("mem")) {
+                if (!parse_u64(value, g.mem_mib) || g.mem_mib < 2 || g.mem_mib > kMaxGuestMemMib || g.mem_mib % 2)
+                    return fail("guest mem= must be an even number of MiB in 2..1024", kv);
+            } else if (key.is("expect")) {
+                if (!parse_outcome(value.p, value.n, g.expect)) return fail("unknown expected outcome", value);
+            } else {
+                size_t need = args_len + (args_len ? 1 : 0) + kv.n;
+                if (need >= sizeof g.args) return fail("guest arguments longer than HV_GUEST_ARGS_MAX", kv);
+                if (args_len) g.args[args_len++] = ',';
+                copy(g.args + args_len, kv);
+                args_len += kv.n;
+            }
+            rest = more;
+        }
+        ++out_.guest_count;
+        return true;
+    }
+
+private:
+    Config& out_;
+    char* err_;
+    size_t err_size_;
+};
+
+}  // namespace
+
+bool parse(const char* line, Config& out, char* err, size_t err_size) {
+    out.log_level = LogLevel::Info;
+    out.guest_count = 0;
+    Parser p(out, err, err_size);
+    const char* s = line;
+    while (*s) {
+        while (*s == ' ' || *s == '\t') ++s;
+        const char* b = s;
+        while (*s && *s != ' ' && *s != '\t') ++s;
+        if (s > b && !p.word(Str{b, size_t(s - b)})) return false;
+    }
+    if (out.guest_count == 0) return p.guest(Str{"memtest", 7});
+    return true;
+}
+
+}  // namespace hv::cmdline

@@ -1,0 +1,43 @@
+// The kernel command line, parsed strictly: an unknown word, a malformed value
+// or a table that would overflow is an error with a message, never ignored.
+//
+//   loglevel=error|warn|info|debug
+//   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)
+//       mem=MIB       the guest's memory slot, 2..1024 MiB, 2 MiB multiples (default 16)
+//       expect=OUTCOME  how the guest's run must end (default exit): see guest_outcome.h
+//       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
+//
+// Without a guest= word the default scenario runs: guest=memtest.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "include/hv/hypercall.h"
+#include "kernel/console.h"
+#include "kernel/guest_outcome.h"
+#include "kernel/limits.h"
+
+namespace hv::cmdline {
+
+inline constexpr uint64_t kDefaultGuestMemMib = 16;
+inline constexpr uint64_t kMaxGuestMemMib = 1024;
+
+struct GuestSpec {
+    char name[HV_GUEST_NAME_MAX];
+    char args[HV_GUEST_ARGS_MAX];  // what the guest sees: the keys the kernel does not take
+    uint64_t mem_mib;
+    Outcome expect;
+};
+
+struct Config {
+    LogLevel log_level;
+    GuestSpec guests[kMaxGuests];
+    size_t guest_count;
+};
+
+// Parses `line` (NUL-terminated) into out. Returns true on success; on failure
+// writes a one-line reason into err (err_size bytes) and out is unspecified.
+bool parse(const char* line, Config& out, char* err, size_t err_size);
+
+}  // namespace hv::cmdline

@@ -1,0 +1,18 @@
+// A guest's general registers while it is not running. The layout is shared
+// with arch/x86/vmx/entry.asm (R_* offsets); RSP and RIP live in the VMCS.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hv {
+
+struct GuestRegs {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+};
+static_assert(offsetof(GuestRegs, rdi) == 40 && offsetof(GuestRegs, r15) == 112, "entry.asm's R_* offsets");
+
+}  // namespace hv
+
+extern "C" uint64_t vmx_run(hv::GuestRegs* regs, uint64_t launched);
+extern "C" char vmx_exit_entry[];

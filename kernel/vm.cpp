@@ -1,0 +1,125 @@
+#include "kernel/vm.h"
+
+#include <stdarg.h>
+
+#include "arch/x86/cpu.h"
+#include "arch/x86/paging.h"
+#include "arch/x86/vmx/controls.h"
+#include "arch/x86/vmx/instructions.h"
+#include "arch/x86/vmx/vmcs.h"
+#include "include/hv/hypercall.h"
+#include "kernel/format.h"
+#include "kernel/multiboot2.h"
+#include "mm/frame_allocator.h"
+
+extern "C" void* memcpy(void*, const void*, size_t);
+extern "C" void* memset(void*, int, size_t);
+
+namespace hv {
+namespace {
+
+constexpr uint64_t k2M = 2ull << 20;
+
+bool fail(char* why, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+bool fail(char* why, size_t n, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(why, n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+}  // namespace
+
+bool Vm::create(const mb2::Module& image, char* why, size_t n) {
+    mem_bytes_ = spec_.mem_mib << 20;
+    uint64_t image_bytes = image.end - image.start;
+    if (image_bytes == 0 || image_bytes > mem_bytes_ - HV_GUEST_LOAD_GPA)
+        return fail(why, n, "image of %lu bytes does not fit in %lu MiB at 0x%x", image_bytes, spec_.mem_mib,
+                    HV_GUEST_LOAD_GPA);
+
+    // The slot is backed by host frames aligned to 2 MiB, so that it can be
+    // mapped with huge EPT pages once the MMU core takes over.
+    backing_ = frames_.alloc_contiguous(mem_bytes_ >> 12, k2M >> 12);
+    if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
+    // Zeroed: a guest must never see what an earlier guest left in a frame.
+    memset(x86::phys_to_virt(backing_), 0, mem_bytes_);
+    memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image.start), image_bytes);
+
+    auto* boot = x86::phys_to_virt<hv_guest_boot>(backing_ + HV_GUEST_BOOT_GPA);
+    boot->magic = HV_GUEST_BOOT_MAGIC;
+    boot->abi_version = HV_ABI_VERSION;
+    boot->mem_bytes = mem_bytes_;
+    format(boot->name, sizeof boot->name, "%s", spec_.name);
+    format(boot->args, sizeof boot->args, "%s", spec_.args);
+
+    if (!ept_.init()) return fail(why, n, "no frame for its EPT root");
+    vmcs_ = frames_.alloc();
+    if (!vmcs_) return fail(why, n, "no frame for its VMCS");
+    *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
+    if (vmx::vmclear(vmcs_) != vmx::VmxResult::Ok || vmx::vmptrld(vmcs_) != vmx::VmxResult::Ok)
+        return fail(why, n, "VMCLEAR/VMPTRLD of its VMCS failed");
+    vmx::write_controls(controls_, ept_.eptp());
+    vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
+    vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
+    regs_.rbx = HV_GUEST_BOOT_GPA;
+    return true;
+}
+
+void Vm::destroy() {
+    console_.flush();
+    if (vmcs_) {
+        vmx::vmclear(vmcs_);
+        frames_.free(vmcs_);
+        vmcs_ = 0;
+    }
+    if (ept_.table_frames()) {
+        // Translations tagged with this EPTP may still be cached; drop them
+        // before the tables and the slot's frames go back to the allocator.
+        vmx::InveptDescriptor d{ept_.eptp(), 0};
+        if (controls_.ept_caps & vmx::ept_cap::INVEPT_SINGLE_CONTEXT)
+            vmx::invept(vmx::InveptType::SingleContext, d);
+        else
+            vmx::invept(vmx::InveptType::AllContexts, d);
+        ept_.destroy();
+    }
+    if (backing_) {
+        frames_.free_contiguous(backing_, mem_bytes_ >> 12);
+        backing_ = 0;
+    }
+}
+
+Outcome Vm::run() {
+    for (;;) {
+        if (!launched_) stats_.first_entry_tsc = x86::rdtsc();
+        uint64_t r = vmx_run(&regs_, launched_);
+        if (r != 0) {
+            const char* insn = launched_ ? "VMRESUME" : "VMLAUNCH";
+            if (r == 1) {
+                uint32_t e = uint32_t(vmx::vmread(vmx::VmcsField::VM_INSTRUCTION_ERROR));
+                stop(Outcome::EntryFailed, "%s failed: VM-instruction error %u (%s)", insn, e,
+                     vmx::instruction_error_name(e));
+            } else {
+                stop(Outcome::EntryFailed, "%s failed: VMfailInvalid (no current VMCS)", insn);
+            }
+            return outcome_;
+        }
+        launched_ = true;
+        uint32_t reason = uint32_t(vmx::vmread(vmx::VmcsField::VM_EXIT_REASON));
+        uint32_t basic = reason & vmx::kExitReasonBasicMask;
+        ++stats_.exits[basic < vmx::kExitReasonCount ? basic : vmx::kExitReasonCount];
+        if (handle_exit(reason) == Next::Stop) return outcome_;
+    }
+}
+
+Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
+    outcome_ = o;
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(reason_, sizeof reason_, fmt, ap);
+    va_end(ap);
+    console_.flush();
+    return Next::Stop;
+}
+
+}  // namespace hv
