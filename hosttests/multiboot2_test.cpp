@@ -70,10 +70,12 @@ class InfoBuilder {
     put32(body, entry_size);
     put32(body, 0);  // entry_version
     for (const Entry& e : entries) {
+      const size_t start = body.size();
       put64(body, e.base);
       put64(body, e.length);
       put32(body, e.type);
-      body.resize(body.size() + (entry_size - 20), 0);  // reserved + newer fields
+      // Reserved and newer fields; an entry_size below 20 cuts the entry short.
+      body.resize(start + entry_size, 0);
     }
     return tag(6, body);
   }

@@ -1,0 +1,119 @@
+// The kernel command line: what a user types in grub.cfg or with
+// `tools/hv run --cmdline/--guest`, and what the kernel must refuse.
+#include "kernel/cmdline.h"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <string>
+
+namespace hv::cmdline {
+namespace {
+
+struct Parsed {
+  bool ok;
+  Config config;
+  std::string error;
+};
+
+Parsed parse_line(const char* line) {
+  Parsed p{};
+  char err[160] = "";
+  p.ok = parse(line, p.config, err, sizeof err);
+  p.error = err;
+  return p;
+}
+
+TEST(Cmdline, EmptyLineRunsTheDefaultScenario) {
+  Parsed p = parse_line("");
+  ASSERT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(p.config.guest_count, 1u);
+  EXPECT_STREQ(p.config.guests[0].name, "memtest");
+  EXPECT_EQ(p.config.guests[0].mem_mib, kDefaultGuestMemMib);
+  EXPECT_EQ(p.config.guests[0].expect, Outcome::Exited);
+  EXPECT_EQ(p.config.log_level, LogLevel::Info);
+}
+
+TEST(Cmdline, GuestsRunInTheOrderGivenWithTheirOwnArguments) {
+  Parsed p = parse_line("  guest=triple:expect=triple_fault   guest=memtest:mib=8,mem=32,order=seq loglevel=debug ");
+  ASSERT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(p.config.guest_count, 2u);
+  EXPECT_STREQ(p.config.guests[0].name, "triple");
+  EXPECT_EQ(p.config.guests[0].expect, Outcome::TripleFault);
+  EXPECT_STREQ(p.config.guests[0].args, "");
+  EXPECT_STREQ(p.config.guests[1].name, "memtest");
+  EXPECT_EQ(p.config.guests[1].mem_mib, 32u);
+  // mem= and expect= are the kernel's; the rest reaches the guest verbatim.
+  EXPECT_STREQ(p.config.guests[1].args, "mib=8,order=seq");
+  EXPECT_EQ(p.config.log_level, LogLevel::Debug);
+}
+
+TEST(Cmdline, EveryOutcomeNameRoundTrips) {
+  for (size_t i = 0; i < sizeof kOutcomeNames / sizeof *kOutcomeNames; ++i) {
+    std::string line = std::string("guest=g:expect=") + kOutcomeNames[i];
+    Parsed p = parse_line(line.c_str());
+    ASSERT_TRUE(p.ok) << line << ": " << p.error;
+    EXPECT_EQ(size_t(p.config.guests[0].expect), i);
+  }
+}
+
+struct Bad {
+  const char* line;
+  const char* message;
+};
+
+class CmdlineRejects : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(CmdlineRejects, WithAMessageNamingTheProblem) {
+  Parsed p = parse_line(GetParam().line);
+  EXPECT_FALSE(p.ok);
+  EXPECT_NE(p.error.find(GetParam().message), std::string::npos) << "got: " << p.error;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cmdline, CmdlineRejects,
+    ::testing::Values(
+        Bad{"quiet", "command-line word without '='"},
+        Bad{"frobnicate=1", "unknown command-line option: 'frobnicate=1'"},
+        Bad{"loglevel=loud", "loglevel must be error, warn, info or debug"},
+        Bad{"guest=", "guest name must be"},
+        Bad{"guest=a/b", "guest name must be"},
+        Bad{"guest=abcdefghijklmnopqrstuvwxyz0123456", "guest name must be"},
+        Bad{"guest=m:mem=3", "even number of MiB"},
+        Bad{"guest=m:mem=0", "even number of MiB"},
+        Bad{"guest=m:mem=2048", "even number of MiB"},
+        Bad{"guest=m:mem=12x", "even number of MiB"},
+        Bad{"guest=m:mem=99999999999999999999", "even number of MiB"},
+        Bad{"guest=m:expect=explode", "unknown expected outcome: 'explode'"},
+        Bad{"guest=m:novalue", "guest argument must be KEY=VALUE"},
+        Bad{"guest=m:=v", "guest argument must be KEY=VALUE"},
+        Bad{"guest=a guest=b guest=c guest=d guest=e guest=f guest=g guest=h guest=i", "too many guest= words"}),
+    [](const ::testing::TestParamInfo<Bad>& info) {
+      // The offending line, as a test name: letters and digits kept, the rest '_'.
+      std::string name;
+      for (const char* c = info.param.line; *c && name.size() < 40; ++c) name += isalnum(*c) ? *c : '_';
+      return name + "_" + std::to_string(info.index);
+    });
+
+TEST(Cmdline, RefusesGuestArgumentsThatWouldBeTruncated) {
+  std::string line = "guest=m:k=" + std::string(HV_GUEST_ARGS_MAX, 'x');
+  Parsed p = parse_line(line.c_str());
+  EXPECT_FALSE(p.ok);
+  EXPECT_NE(p.error.find("longer than HV_GUEST_ARGS_MAX"), std::string::npos) << p.error;
+
+  std::string fits = "guest=m:k=" + std::string(HV_GUEST_ARGS_MAX - 3, 'x');
+  Parsed q = parse_line(fits.c_str());
+  ASSERT_TRUE(q.ok) << q.error;
+  EXPECT_EQ(std::string(q.config.guests[0].args).size(), HV_GUEST_ARGS_MAX - 1);
+}
+
+TEST(Cmdline, ErrorMessagesFitTheCallersBufferWhateverTheInput) {
+  std::string line = "x" + std::string(1000, 'y');
+  Config c;
+  char err[16];
+  EXPECT_FALSE(parse(line.c_str(), c, err, sizeof err));
+  EXPECT_EQ(std::string(err).size(), sizeof err - 1);
+}
+
+}  // namespace
+}  // namespace hv::cmdline
