@@ -32,6 +32,13 @@ TEST(Cmdline, EmptyLineRunsTheDefaultScenario) {
   EXPECT_EQ(p.config.guests[0].mem_mib, kDefaultGuestMemMib);
   EXPECT_EQ(p.config.guests[0].expect, Outcome::Exited);
   EXPECT_EQ(p.config.log_level, LogLevel::Info);
+  EXPECT_EQ(p.config.self_test, SelfTest::None);
+}
+
+TEST(Cmdline, SelfTestIsChosenByName) {
+  Parsed p = parse_line("selftest=null_deref");
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.config.self_test, SelfTest::NullDeref);
 }
 
 TEST(Cmdline, GuestsRunInTheOrderGivenWithTheirOwnArguments) {
@@ -75,6 +82,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Bad{"quiet", "command-line word without '='"},
         Bad{"frobnicate=1", "unknown command-line option: 'frobnicate=1'"},
+        Bad{"selftest=reboot", "selftest must be null_deref"},
         Bad{"loglevel=loud", "loglevel must be error, warn, info or debug"},
         Bad{"guest=", "guest name must be"},
         Bad{"guest=a/b", "guest name must be"},

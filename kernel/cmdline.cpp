@@ -69,6 +69,11 @@ public:
         if (!value.p) return fail("command-line word without '='", w);
         if (key.is("loglevel")) return log_level(value);
         if (key.is("guest")) return guest(value);
+        if (key.is("selftest")) {
+            if (!value.is("null_deref")) return fail("selftest must be null_deref", value);
+            out_.self_test = SelfTest::NullDeref;
+            return true;
+        }
         return fail("unknown command-line option", w);
     }
 
@@ -127,6 +132,7 @@ private:
 
 bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.log_level = LogLevel::Info;
+    out.self_test = SelfTest::None;
     out.guest_count = 0;
     Parser p(out, err, err_size);
     const char* s = line;

@@ -2,6 +2,8 @@
 // or a table that would overflow is an error with a message, never ignored.
 //
 //   loglevel=error|warn|info|debug
+//   selftest=null_deref   after boot, read through a null pointer: proves that page 0
+//                         is unmapped and that the exception path reports and fails
 //   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)
 //       mem=MIB       the guest's memory slot, 2..1024 MiB, 2 MiB multiples (default 16)
 //       expect=OUTCOME  how the guest's run must end (default exit): see guest_outcome.h
@@ -30,8 +32,11 @@ struct GuestSpec {
     Outcome expect;
 };
 
+enum class SelfTest : uint8_t { None, NullDeref };
+
 struct Config {
     LogLevel log_level;
+    SelfTest self_test;
     GuestSpec guests[kMaxGuests];
     size_t guest_count;
 };

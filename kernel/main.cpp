@@ -90,7 +90,16 @@ const mb2::Module* find_module(const char* name) {
     return nullptr;
 }
 
+// Reads through a null pointer. Not inlined and not a leaf (leaf functions
+// get no frame pointer), so the backtrace shows it called from kernel_main.
+[[gnu::noinline]] void self_test_null_deref() {
+    volatile uint64_t* null = nullptr;
+    asm volatile("" : "+r"(null));  // the compiler may not assume the trap
+    print("hv: selftest: read 0x%lx at address 0\n", *null);
+}
+
 void run_guests() {
+    size_t free_before = frames.free_frames();
     for (size_t i = 0; i < config.guest_count; ++i) {
         const cmdline::GuestSpec& spec = config.guests[i];
         const mb2::Module* image = find_module(spec.name);
@@ -109,11 +118,16 @@ void run_guests() {
             continue;
         }
         uint64_t t0 = x86::rdtsc();
+        if (i == 0) print("hv: first VM entry at TSC %lu\n", t0);
         Outcome o = vm.run();
         print("guest %s: ran %lu TSC cycles from first VM entry\n", spec.name, x86::rdtsc() - t0);
         audit_guest(vm, o, spec.expect);
     }
-    print("hv: %zu frames free after all guests\n", frames.free_frames());
+    if (frames.free_frames() == free_before)
+        report_pass("frames: no leak", "%zu frames free before and after the guests", free_before);
+    else
+        report_fail("frames: no leak", "%zu frames free before the guests, %zu after", free_before,
+                    frames.free_frames());
 }
 
 }  // namespace
@@ -139,6 +153,12 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
         symbols::init(x86::phys_to_virt<const char>(sym->start), sym->end - sym->start);
     else
         HV_LOG_WARN("no hv.sym module: backtraces will show addresses only\n");
+
+    if (config.self_test == cmdline::SelfTest::NullDeref) {
+        print("hv: selftest: reading through a null pointer\n");
+        self_test_null_deref();
+        fail_boot("selftest: a null-pointer read did not fault");
+    }
 
     char why[200];
     if (!vmx::enable(frames, controls, why, sizeof why)) {

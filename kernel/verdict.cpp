@@ -3,6 +3,7 @@
 #include <stdarg.h>
 
 #include "arch/x86/cpu.h"
+#include "arch/x86/serial.h"
 #include "kernel/console.h"
 
 namespace hv {
@@ -19,6 +20,7 @@ unsigned tests, failures;
 char first_failure[160];
 
 [[noreturn]] void leave(ExitCode code) {
+    x86::serial::drain();
     x86::outb(kQemuDebugExit, uint8_t(code));
     for (const char* p = "Shutdown"; *p; ++p) x86::outb(kBochsShutdown, uint8_t(*p));
     x86::halt_forever();

@@ -10,7 +10,7 @@ constexpr uint16_t kDebugPort = 0xe9;
 
 // 16550 register offsets and bits.
 constexpr uint16_t THR = 0, IER = 1, FCR = 2, LCR = 3, MCR = 4, LSR = 5, SCR = 7;
-constexpr uint8_t LCR_DLAB = 0x80, LCR_8N1 = 0x03, LSR_THRE = 0x20;
+constexpr uint8_t LCR_DLAB = 0x80, LCR_8N1 = 0x03, LSR_THRE = 0x20, LSR_TEMT = 0x40;
 
 bool uart_present = false;
 
@@ -44,6 +44,11 @@ void write(const char* s, unsigned long n) {
         if (s[i] == '\n') put('\r');
         put(s[i]);
     }
+}
+
+void drain() {
+    if (!uart_present) return;
+    for (int i = 0; i < 1000000 && !(inb(kCom1 + LSR) & LSR_TEMT); ++i) pause();
 }
 
 }  // namespace hv::x86::serial

@@ -6,5 +6,8 @@ namespace hv::x86::serial {
 
 void init();
 void write(const char* s, unsigned long n);
+// Waits (bounded) until the UART has sent its last byte: an emulator that is
+// ended right after must not lose the end of the console.
+void drain();
 
 }  // namespace hv::x86::serial

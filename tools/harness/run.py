@@ -377,6 +377,7 @@ def main(argv):
 
     console = []
     results = []          # (line, seconds since start)
+    first_entry = []      # seconds since start of the kernel's "first VM entry" line
     reader = Lines(console_path)
     watchdog = lingered = interrupted = False
     t0 = time.monotonic()
@@ -391,6 +392,8 @@ def main(argv):
                 sys.stdout.write(l + "\n")
             if RESULT_RE.match(l):
                 results.append((l, time.monotonic() - t0))
+            if not first_entry and "first VM entry" in l:
+                first_entry.append(time.monotonic() - t0)
         if lines and not a.quiet:
             sys.stdout.flush()
 
@@ -482,6 +485,9 @@ def main(argv):
     for n in notes:
         say("note: %s" % n)
 
+    if first_entry:
+        say("boot to first VM entry: %.1f s of wall time (emulator start to the kernel's line)"
+            % first_entry[0])
     if not problems:
         say("ok: %s after %.1f s (%s); %d console lines"
             % (result, boot_s, emu, len(console)))
