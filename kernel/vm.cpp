@@ -112,6 +112,26 @@ Outcome Vm::run() {
     }
 }
 
+bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {
+    if (!in_slot(gpa, n)) return false;
+    memcpy(dst, x86::phys_to_virt(backing_ + gpa), n);
+    return true;
+}
+
+bool Vm::write_guest(uint64_t gpa, const void* src, uint64_t n) {
+    if (!in_slot(gpa, n)) return false;
+    memcpy(x86::phys_to_virt(backing_ + gpa), src, n);
+    return true;
+}
+
+void Vm::guest_exit(uint64_t status) {
+    exit_status_ = status;
+    if (status == 0)
+        stop(Outcome::Exited, "exited with status 0");
+    else
+        stop(Outcome::ExitedFailing, "exited with status %lu", status);
+}
+
 Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
     outcome_ = o;
     va_list ap;

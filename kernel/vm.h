@@ -23,6 +23,7 @@ struct Module;
 struct VmStats {
     uint64_t exits[vmx::kExitReasonCount + 1];  // the last slot counts reasons beyond the table
     uint64_t ept_violations;                     // each mapped one page of the slot
+    uint64_t hypercalls, hypercall_errors;
     uint64_t first_entry_tsc;
 };
 
@@ -55,6 +56,15 @@ public:
     uint64_t mem_bytes() const { return mem_bytes_; }
     uint64_t backing() const { return backing_; }
     const vmx::Ept& ept() const { return ept_; }
+
+    // For hypercall handlers. [gpa, gpa + n) must lie in the slot (checked,
+    // overflow-safe); false and nothing copied otherwise.
+    bool in_slot(uint64_t gpa, uint64_t n) const { return gpa <= mem_bytes_ && n <= mem_bytes_ - gpa; }
+    bool read_guest(uint64_t gpa, void* dst, uint64_t n) const;
+    bool write_guest(uint64_t gpa, const void* src, uint64_t n);
+    GuestConsole& console() { return console_; }
+    void record_memtest(const MemtestReport& r) { memtest_ = r; }
+    void guest_exit(uint64_t status);
 
 private:
     enum class Next : uint8_t { Resume, Stop };

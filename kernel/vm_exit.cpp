@@ -4,6 +4,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/vmx/instructions.h"
 #include "include/hv/hypercall.h"
+#include "kernel/hypercall.h"
 #include "kernel/vm.h"
 
 namespace hv {
@@ -169,33 +170,13 @@ Vm::Next Vm::on_ept_violation() {
 
 Vm::Next Vm::on_vmcall() {
     skip_instruction();
+    ++stats_.hypercalls;
+    HypercallResult r{-int64_t(HV_EPERM), false};
     // Hypercalls are for the guest's kernel, not for its user programs.
-    if (guest_cpl() != 0) {
-        regs_.rax = uint64_t(-HV_EPERM);
-        return Next::Resume;
-    }
-    int64_t ret = 0;
-    switch (regs_.rax) {
-    case HV_HC_VERSION:
-        ret = HV_ABI_VERSION;
-        break;
-    case HV_HC_EXIT:
-        exit_status_ = regs_.rbx;
-        if (exit_status_ == 0) return stop(Outcome::Exited, "exited with status 0");
-        return stop(Outcome::ExitedFailing, "exited with status %lu", exit_status_);
-    case HV_HC_MEMTEST_REPORT: {
-        uint64_t gpa = regs_.rbx, bytes = regs_.rcx;
-        if ((gpa | bytes) & 0xfff || bytes == 0 || gpa >= mem_bytes_ || bytes > mem_bytes_ - gpa) {
-            ret = -HV_EINVAL;
-            break;
-        }
-        memtest_ = MemtestReport{true, gpa, bytes, regs_.rdx};
-        break;
-    }
-    default:
-        ret = -HV_ENOSYS;
-    }
-    regs_.rax = uint64_t(ret);
+    if (guest_cpl() == 0) r = dispatch_hypercall(*this, {regs_.rax, regs_.rbx, regs_.rcx, regs_.rdx, regs_.rsi});
+    if (r.stop) return Next::Stop;
+    if (r.value < 0) ++stats_.hypercall_errors;
+    regs_.rax = uint64_t(r.value);
     return Next::Resume;
 }
 

@@ -38,6 +38,19 @@ enum hv_hypercall {
     HV_HC_EXIT = 1,           /* (status) -> does not return; 0 means success */
     HV_HC_MEMTEST_REPORT = 2, /* (gpa, bytes, mismatches) -> 0; the range the
                                  guest wrote and verified, for the EPT audit */
+    HV_HC_CONSOLE_WRITE = 3,  /* (gpa, len) -> len; len <= HV_CONSOLE_WRITE_MAX */
+    HV_HC_STATS = 4,          /* (gpa, size) -> bytes written: struct hv_stats */
+};
+
+#define HV_CONSOLE_WRITE_MAX 1024u
+
+/* Counters of the calling guest, as HV_HC_STATS returns them. */
+#define HV_STATS_EXIT_REASONS 66u /* basic exit reasons 0..64, then "beyond" */
+struct hv_stats {
+    uint64_t exits[HV_STATS_EXIT_REASONS]; /* VM exits by basic reason */
+    uint64_t ept_violations;               /* that populated a page */
+    uint64_t hypercalls;                   /* including this one */
+    uint64_t hypercall_errors;             /* calls that returned an errno */
 };
 
 /* Errors, as negative values in RAX (Linux's numbers). */

@@ -1,0 +1,61 @@
+// badcall: calls every hypercall with bad arguments and checks each errno
+// (docs/hypercalls.md, "Errors"), then checks that the good forms still work.
+// Exits 0 when every check held; prints one line per failed check.
+#include "guests/runtime/guest.h"
+
+using namespace hv::guest;
+
+namespace {
+
+unsigned checks, failures, refusals;
+
+void expect(const char* what, int64_t got, int64_t want) {
+    ++checks;
+    if (want < 0) ++refusals;
+    if (got == want) return;
+    ++failures;
+    print("badcall: FAILED %s: got %ld, want %ld\n", what, got, want);
+}
+
+char message[] = "badcall: console write through a hypercall\n";
+
+}  // namespace
+
+int guest_main(const Args& args) {
+    const uint64_t mem = args.boot->mem_bytes;
+    const uint64_t buf = reinterpret_cast<uint64_t>(message);
+
+    expect("unknown call number", hypercall(0xdead), -HV_ENOSYS);
+    expect("call number ~0", hypercall(~0ull), -HV_ENOSYS);
+    expect("call number 2^32 + version", hypercall((1ull << 32) | HV_HC_VERSION), -HV_ENOSYS);
+
+    expect("console_write: buffer past the slot", hypercall(HV_HC_CONSOLE_WRITE, mem - 8, 16), -HV_EFAULT);
+    expect("console_write: buffer at 2^63", hypercall(HV_HC_CONSOLE_WRITE, 1ull << 63, 1), -HV_EFAULT);
+    expect("console_write: range wraps around", hypercall(HV_HC_CONSOLE_WRITE, ~0ull - 3, 8), -HV_EFAULT);
+    expect("console_write: longer than HV_CONSOLE_WRITE_MAX",
+           hypercall(HV_HC_CONSOLE_WRITE, buf, HV_CONSOLE_WRITE_MAX + 1), -HV_EINVAL);
+    expect("console_write: length 2^64 - 1", hypercall(HV_HC_CONSOLE_WRITE, buf, ~0ull), -HV_EINVAL);
+
+    expect("memtest_report: unaligned GPA", hypercall(HV_HC_MEMTEST_REPORT, 0x401000 + 8, 4096, 0), -HV_EINVAL);
+    expect("memtest_report: unaligned size", hypercall(HV_HC_MEMTEST_REPORT, 0x400000, 100, 0), -HV_EINVAL);
+    expect("memtest_report: size 0", hypercall(HV_HC_MEMTEST_REPORT, 0x400000, 0, 0), -HV_EINVAL);
+    expect("memtest_report: past the slot", hypercall(HV_HC_MEMTEST_REPORT, mem - 4096, 8192, 0), -HV_EINVAL);
+    expect("memtest_report: wraps around", hypercall(HV_HC_MEMTEST_REPORT, 0x400000, ~0xfffull, 0), -HV_EINVAL);
+
+    static hv_stats stats;
+    const uint64_t sp = reinterpret_cast<uint64_t>(&stats);
+    expect("stats: size too small", hypercall(HV_HC_STATS, sp, sizeof stats - 1), -HV_EINVAL);
+    expect("stats: buffer past the slot", hypercall(HV_HC_STATS, mem - 16, sizeof stats), -HV_EFAULT);
+
+    // The good forms, after all that: the hypervisor's state is intact.
+    expect("version", hypercall(HV_HC_VERSION), HV_ABI_VERSION);
+    expect("console_write", hypercall(HV_HC_CONSOLE_WRITE, buf, sizeof message - 1), sizeof message - 1);
+    expect("console_write: length 0", hypercall(HV_HC_CONSOLE_WRITE, 0, 0), 0);
+    expect("stats", hypercall(HV_HC_STATS, sp, sizeof stats), sizeof stats);
+    // Every call refused above was counted as an error, and nothing else.
+    expect("stats: errors counted", int64_t(stats.hypercall_errors), int64_t(refusals));
+    expect("stats: VMCALL exits counted", int64_t(stats.exits[18]), int64_t(stats.hypercalls));
+
+    print("badcall: %u checks, %u failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
