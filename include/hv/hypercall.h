@@ -65,4 +65,13 @@ struct hv_stats {
  * The line status register reads as "transmitter empty". */
 #define HV_GUEST_CONSOLE_PORT 0x3f8u
 
+/* The dirtier guest's progress, where a migrator can read it. */
+#define HV_DIRTIER_PROGRESS_GPA 0x2000u
+#define HV_DIRTIER_MAGIC 0x54524944u /* "DIRT" */
+struct hv_dirtier_progress {
+    uint32_t magic;
+    uint32_t reserved;
+    uint64_t passes; /* completed passes; a resumed copy continues from here */
+};
+
 #endif /* HV_HYPERCALL_H */
