@@ -1,0 +1,168 @@
+// The reverse map (rmap): from a guest frame to the leaf SPTEs that map it,
+// in KVM's pte_list encoding as redesigned in seed 001, walked without the MMU
+// lock as in seed 000.
+//
+// A head (RmapHead) is
+//   0                  empty
+//   spte pointer       exactly one SPTE (pointers are 8-aligned: bit 0 clear)
+//   desc pointer | 1   a chain of PteListDesc
+// New SPTEs always go into the *first* descriptor (the one the head points
+// at); a full first descriptor gets a new one pushed in front of it, so every
+// descriptor after the first is full. The last descriptor's `more` is not 0
+// but a *nulls* value, (head address | 1), naming the head the chain belongs
+// to (seed 000, after the kernel's hlist_nulls).
+//
+// Writers (add, remove) run under the MMU lock. Walkers come in two kinds:
+// walk_locked() under the lock (the baseline, rmap_walk=locked) and
+// walk_lockless() inside an epoch read section with no lock. Descriptors come
+// from a type-stable ObjectCache: a descriptor freed and reused at once (for
+// this head or another) is still a descriptor, and a walker that followed it
+// into another head's chain notices at the end, where it meets that head's
+// nulls, and starts again.
+//
+// The invariant: a lockless walk visits every SPTE that is in the rmap for the
+// whole walk (it may visit some twice, or visit SPTEs added or removed during
+// the walk; callers' operations are idempotent). Two rules give it:
+//  * Walk order: the first descriptor first, then the chain; inside each
+//    descriptor from the highest index down to 0 (the v2 fix of seed 000,
+//    "bottom-up walking the desc").
+//  * Forward-move removal: the hole left by a removed SPTE is filled with the
+//    first descriptor's last used entry. In walk order that entry always moves
+//    to a later position: into a later descriptor, or, when the hole is in the
+//    first descriptor itself (desc == first_desc, i < last_used, reviewer bug
+//    2 of seed 001), to a lower index, which a top-down walker reaches later.
+//    The copy is stored before the source is cleared (both release), so a
+//    walker that sees the cleared source (acquire) also sees the copy.
+// `add` returns the number of SPTEs *before* the add (reviewer bug 1).
+//
+// Test hooks (off in production): Options selects the two buggy variants the
+// reviewer found, and a walk hook lets a test act between two entries of a
+// walk, deterministically.
+#pragma once
+
+#include <atomic>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/object_cache.h"
+
+namespace hv::mm {
+
+using Spte = std::atomic<uint64_t>;
+static_assert(sizeof(Spte) == 8 && std::atomic<uint64_t>::is_always_lock_free,
+              "SPTEs are updated in place by the CPU's atomics");
+
+struct RmapHead {
+  std::atomic<uintptr_t> v{0};
+};
+
+struct PteListDesc {
+  static constexpr int kExt = 7;  // 7 pointers + more = one 64-byte line
+  std::atomic<Spte*> sptes[kExt];
+  std::atomic<uintptr_t> more;
+};
+static_assert(sizeof(PteListDesc) == 64);
+
+class Rmap {
+ public:
+  struct Options {
+    // Reviewer bug 1: add() returns the count after the add (patch 07 as posted).
+    bool bug_count_after_add = false;
+    // Reviewer bug 2: walkers scan a descriptor upwards (patch 07 as posted), so
+    // the move of first_desc[last_used] into a hole i < last_used of the first
+    // descriptor is a *backward* move that a walker past i misses.
+    bool bug_backward_move = false;
+  };
+  // Called by walkers after reading each entry: (ctx, desc or nullptr for a
+  // single-SPTE head, index, spte read). Used only by tests.
+  using WalkHook = void (*)(void* ctx, const PteListDesc* d, int idx, Spte* s);
+
+  struct Stats {
+    std::atomic<uint64_t> restarts{0};     // lockless walks that met another nulls
+    std::atomic<uint64_t> alloc_fail{0};
+  };
+
+  void init(ObjectCache* descs) { descs_ = descs; opt_ = Options(); }
+  void init(ObjectCache* descs, Options o) { descs_ = descs; opt_ = o; }
+  void set_walk_hook(WalkHook h, void* ctx) { hook_ = h; hook_ctx_ = ctx; }
+  const Options& options() const { return opt_; }
+
+  static constexpr uintptr_t nulls(const RmapHead* h) { return reinterpret_cast<uintptr_t>(h) | 1; }
+  static constexpr bool is_nulls(uintptr_t m) { return (m & 1) != 0; }
+  static PteListDesc* desc_of(uintptr_t v) { return reinterpret_cast<PteListDesc*>(v & ~uintptr_t{1}); }
+
+  // ---- writers: MMU lock held ----
+  // Count of SPTEs in the rmap before the add, or -1 (nothing changed) when no
+  // descriptor could be allocated with `mode`, or -2 for a null/unaligned spte.
+  int add(RmapHead* h, Spte* s, AllocMode mode);
+  // false, changing nothing, if `s` is not in the rmap (double remove, absent).
+  bool remove(RmapHead* h, Spte* s);
+  size_t count(const RmapHead* h) const;
+
+  template <typename Fn>
+  void walk_locked(const RmapHead* h, Fn&& fn) const {
+    const uintptr_t v = h->v.load(std::memory_order_relaxed);
+    if (v == 0) return;
+    if (!(v & 1)) { fn(reinterpret_cast<Spte*>(v)); return; }
+    for (const PteListDesc* d = desc_of(v);;) {
+      for (int j = 0; j < PteListDesc::kExt; ++j)
+        if (Spte* s = d->sptes[j].load(std::memory_order_relaxed)) fn(s);
+      const uintptr_t m = d->more.load(std::memory_order_relaxed);
+      if (is_nulls(m)) return;
+      d = reinterpret_cast<const PteListDesc*>(m);
+    }
+  }
+
+  // ---- lockless walker: caller is inside an epoch read section ----
+  // Calls fn(spte) for every SPTE (see the invariant above). Returns the
+  // number of restarts.
+  template <typename Fn>
+  unsigned walk_lockless(const RmapHead* h, Fn&& fn) const {
+    unsigned restarts = 0;
+  restart:
+    const uintptr_t v = h->v.load(std::memory_order_acquire);
+    if (v == 0) return restarts;
+    if (!(v & 1)) {
+      Spte* s = reinterpret_cast<Spte*>(v);
+      fn(s);
+      if (hook_) hook_(hook_ctx_, nullptr, 0, s);
+      return restarts;
+    }
+    for (const PteListDesc* d = desc_of(v);;) {
+      for (int k = 0; k < PteListDesc::kExt; ++k) {
+        const int j = opt_.bug_backward_move ? k : PteListDesc::kExt - 1 - k;
+        Spte* s = d->sptes[j].load(std::memory_order_acquire);
+        if (s) fn(s);
+        if (hook_) hook_(hook_ctx_, d, j, s);
+      }
+      const uintptr_t m = d->more.load(std::memory_order_acquire);
+      if (is_nulls(m)) {
+        if (m == nulls(h)) return restarts;
+        // Wandered into another head's chain (our descriptor was freed and
+        // reused there): start again.
+        ++restarts;
+        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+        goto restart;
+      }
+      if (m == 0) {  // a descriptor caught mid-initialisation from a fresh page
+        ++restarts;
+        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+        goto restart;
+      }
+      d = reinterpret_cast<const PteListDesc*>(m);
+    }
+  }
+
+  const Stats& stats() const { return stats_; }
+
+ private:
+  PteListDesc* new_desc(AllocMode mode, uintptr_t more);
+
+  ObjectCache* descs_ = nullptr;
+  Options opt_;
+  WalkHook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
+  mutable Stats stats_;
+};
+
+}  // namespace hv::mm
