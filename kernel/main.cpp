@@ -11,6 +11,8 @@
 #include "kernel/console.h"
 #include "kernel/guest_audit.h"
 #include "kernel/multiboot2.h"
+#include "kernel/scheduler.h"
+#include "kernel/static_pool.h"
 #include "kernel/symbols.h"
 #include "kernel/verdict.h"
 #include "kernel/vm.h"
@@ -98,30 +100,43 @@ const mb2::Module* find_module(const char* name) {
     print("hv: selftest: read 0x%lx at address 0\n", *null);
 }
 
+StaticPool<Vm, kMaxGuests> vm_pool;
+
+// Creates every guest of the command line, runs them together on this CPU,
+// then audits each one and gives its memory back.
 void run_guests() {
     size_t free_before = frames.free_frames();
+    Vm* vms[kMaxGuests] = {};
+    Scheduler scheduler;
     for (size_t i = 0; i < config.guest_count; ++i) {
         const cmdline::GuestSpec& spec = config.guests[i];
-        const mb2::Module* image = find_module(spec.name);
         char test[64];
         format(test, sizeof test, "%s: start", spec.name);
+        const mb2::Module* image = find_module(spec.name);
         if (!image) {
             report_fail(test, "no guest image named '%s' among the boot modules", spec.name);
             continue;
         }
         print("guest %s: %lu MiB, args '%s', expect %s\n", spec.name, spec.mem_mib, spec.args,
               outcome_name(spec.expect));
-        Vm vm(spec, frames, controls, 0);
+        Vm* vm = vms[i] = vm_pool.create(spec, frames, controls, 0u);
         char why[160];
-        if (!vm.create(*image, why, sizeof why)) {
+        if (!vm->create(*image, why, sizeof why)) {
             report_fail(test, "%s", why);
+            vm_pool.destroy(vm);
+            vms[i] = nullptr;
             continue;
         }
-        uint64_t t0 = x86::rdtsc();
-        if (i == 0) print("hv: first VM entry at TSC %lu\n", t0);
-        Outcome o = vm.run();
-        print("guest %s: ran %lu TSC cycles from first VM entry\n", spec.name, x86::rdtsc() - t0);
-        audit_guest(vm, o, spec.expect);
+        scheduler.add(vm);
+    }
+    if (!controls.preemption_timer) print("hv: no VMX-preemption timer: guests run one after the other\n");
+    uint64_t t0 = x86::rdtsc();
+    scheduler.run();
+    print("hv: all guests stopped after %lu TSC cycles\n", x86::rdtsc() - t0);
+    for (size_t i = 0; i < config.guest_count; ++i) {
+        if (!vms[i]) continue;
+        audit_guest(*vms[i], vms[i]->outcome(), config.guests[i].expect);
+        vm_pool.destroy(vms[i]);
     }
     if (frames.free_frames() == free_before)
         report_pass("frames: no leak", "%zu frames free before and after the guests", free_before);

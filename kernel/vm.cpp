@@ -89,8 +89,16 @@ void Vm::destroy() {
     }
 }
 
-Outcome Vm::run() {
-    for (;;) {
+void Vm::make_current() {
+    if (vmx::vmptrld(vmcs_) != vmx::VmxResult::Ok) stop(Outcome::EntryFailed, "VMPTRLD of its VMCS failed");
+}
+
+bool Vm::run_slice(uint64_t slice_tsc) {
+    if (controls_.preemption_timer && slice_tsc) {
+        uint64_t ticks = slice_tsc >> controls_.preemption_timer_shift;
+        vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
+    }
+    while (!stopped_) {
         if (!launched_) stats_.first_entry_tsc = x86::rdtsc();
         uint64_t r = vmx_run(&regs_, launched_);
         if (r != 0) {
@@ -102,14 +110,17 @@ Outcome Vm::run() {
             } else {
                 stop(Outcome::EntryFailed, "%s failed: VMfailInvalid (no current VMCS)", insn);
             }
-            return outcome_;
+            break;
         }
         launched_ = true;
         uint32_t reason = uint32_t(vmx::vmread(vmx::VmcsField::VM_EXIT_REASON));
         uint32_t basic = reason & vmx::kExitReasonBasicMask;
         ++stats_.exits[basic < vmx::kExitReasonCount ? basic : vmx::kExitReasonCount];
-        if (handle_exit(reason) == Next::Stop) return outcome_;
+        Next next = handle_exit(reason);
+        if (next == Next::Yield) return false;
+        if (next == Next::Stop) break;
     }
+    return true;
 }
 
 bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {
@@ -134,6 +145,7 @@ void Vm::guest_exit(uint64_t status) {
 
 Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
     outcome_ = o;
+    stopped_ = true;
     va_list ap;
     va_start(ap, fmt);
     vformat(reason_, sizeof reason_, fmt, ap);

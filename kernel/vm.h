@@ -45,8 +45,13 @@ public:
     // with a reason in why when resources run out or the image does not fit.
     bool create(const mb2::Module& image, char* why, size_t why_size);
 
-    // Runs the vCPU until the guest stops; returns how it stopped.
-    Outcome run();
+    // Runs the vCPU on this CPU until the guest stops (true) or has used
+    // slice_tsc TSC ticks (false; 0 means no limit). The caller has made this
+    // VM's VMCS current (make_current()).
+    bool run_slice(uint64_t slice_tsc);
+    void make_current();
+    bool stopped() const { return stopped_; }
+    Outcome outcome() const { return outcome_; }
 
     const char* name() const { return spec_.name; }
     const char* stop_reason() const { return reason_; }
@@ -67,7 +72,7 @@ public:
     void guest_exit(uint64_t status);
 
 private:
-    enum class Next : uint8_t { Resume, Stop };
+    enum class Next : uint8_t { Resume, Yield, Stop };
 
     void destroy();
     Next handle_exit(uint32_t reason);
@@ -92,6 +97,7 @@ private:
     uint64_t mem_bytes_ = 0;
     uint64_t vmcs_ = 0;
     bool launched_ = false;
+    bool stopped_ = false;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";
     uint64_t exit_status_ = 0;

@@ -70,6 +70,8 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
         return on_ept_violation();
     case ExitReason::VMCALL:
         return on_vmcall();
+    case ExitReason::PREEMPTION_TIMER:
+        return Next::Yield;  // its time slice is over
     case ExitReason::HLT:
         return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt source to wake it", rip);
     case ExitReason::TRIPLE_FAULT:

@@ -56,9 +56,12 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     bool true_ctls = basic & basic::TRUE_CONTROLS;
 
     uint32_t missing;
-    c.pin = adjust(pin::EXTERNAL_INTERRUPT_EXITING | pin::NMI_EXITING,
-                   rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PINBASED_CTLS : Msr::IA32_VMX_PINBASED_CTLS), missing);
+    uint64_t pin_cap = rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PINBASED_CTLS : Msr::IA32_VMX_PINBASED_CTLS);
+    c.pin = adjust(pin::EXTERNAL_INTERRUPT_EXITING | pin::NMI_EXITING, pin_cap, missing);
     if (missing) return fail(why, n, "VMX unusable: pin-based controls 0x%lx not supported", missing);
+    c.preemption_timer = (pin_cap >> 32) & pin::PREEMPTION_TIMER;
+    if (c.preemption_timer) c.pin |= pin::PREEMPTION_TIMER;
+    c.preemption_timer_shift = unsigned(rdmsr(Msr::IA32_VMX_MISC) & 0x1f);
     // No MSR bitmap: every RDMSR/WRMSR exits, so the guest sees only the MSRs
     // we emulate. Unconditional I/O exiting: the guest owns no port.
     c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::ACTIVATE_SECONDARY_CONTROLS,

@@ -20,6 +20,11 @@ struct Controls {
     uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
     uint32_t vmcs_revision;
     uint64_t ept_caps;
+    // The VMX-preemption timer counts down once every 2^preemption_timer_shift
+    // TSC ticks (IA32_VMX_MISC[4:0]); absent (false) on CPUs without it, and
+    // then guests on one CPU run one after the other instead of time-sliced.
+    bool preemption_timer;
+    unsigned preemption_timer_shift;
 };
 
 // Checks that this CPU can run our guests (VMX, EPT with 4-level walks and
