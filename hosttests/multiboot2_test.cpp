@@ -310,9 +310,92 @@ TEST(Multiboot2Parse, RejectsEndTagWhoseSizeIsNot8) {
 
 TEST(Multiboot2Parse, SkipsUnknownTagTypes) {
   const Parsed p = parse_bytes(
-      InfoBuilder().tag(4, Bytes(8, 1)).tag(14, Bytes(20, 2)).mmap(kSmallMap).tag(0x7fffffff, {}).end().build());
+      InfoBuilder().tag(4, Bytes(8, 1)).tag(9, Bytes(20, 2)).mmap(kSmallMap).tag(0x7fffffff, {}).end().build());
   ASSERT_TRUE(p.err.ok()) << p.err.what;
   EXPECT_EQ(p.info->region_count, 2u);
+}
+
+// --- ACPI RSDP tags ---------------------------------------------------------
+
+Bytes rsdp_bytes(size_t n, uint8_t fill) { return Bytes(n, fill); }
+
+TEST(Multiboot2Parse, RecordsBothRsdpCopiesInsideTheBuffer) {
+  InfoBuilder ib;
+  ib.mmap(kSmallMap).tag(14, rsdp_bytes(20, 0x11)).tag(15, rsdp_bytes(36, 0x22)).end();
+  const Bytes b = ib.build();
+  const Parsed p = parse_bytes(b);
+  ASSERT_TRUE(p.err.ok()) << p.err.what;
+  ASSERT_NE(p.info->acpi_old.data, nullptr);
+  ASSERT_NE(p.info->acpi_new.data, nullptr);
+  EXPECT_EQ(p.info->acpi_old.size, 20u);
+  EXPECT_EQ(p.info->acpi_new.size, 36u);
+  EXPECT_EQ(p.info->acpi_old.data[0], 0x11);
+  EXPECT_EQ(p.info->acpi_new.data[35], 0x22);
+  EXPECT_GE(p.info->acpi_old.data, b.data());
+  EXPECT_LE(p.info->acpi_new.data + p.info->acpi_new.size, b.data() + b.size());
+}
+
+TEST(Multiboot2Parse, ReportsAbsentRsdpTagsAsNull) {
+  const Parsed p = parse_bytes(InfoBuilder().mmap(kSmallMap).end().build());
+  ASSERT_TRUE(p.err.ok()) << p.err.what;
+  EXPECT_EQ(p.info->acpi_old.data, nullptr);
+  EXPECT_EQ(p.info->acpi_new.data, nullptr);
+  EXPECT_EQ(p.info->acpi_old.size, 0u);
+  EXPECT_EQ(p.info->acpi_new.size, 0u);
+}
+
+TEST(Multiboot2Parse, AcceptsAnRsdpTagLongerThanTheStructure) {
+  // An ACPI 2.0+ RSDP may declare a length beyond 36 bytes; the tag then
+  // carries all of it, and the ACPI code reads the length field.
+  const Parsed p = parse_bytes(InfoBuilder().tag(15, rsdp_bytes(44, 3)).mmap(kSmallMap).end().build());
+  ASSERT_TRUE(p.err.ok()) << p.err.what;
+  EXPECT_EQ(p.info->acpi_new.size, 44u);
+}
+
+TEST(Multiboot2Parse, RejectsAnOldRsdpTagTooSmallForAnRsdp) {
+  InfoBuilder ib;
+  const size_t bad = ib.next_offset();
+  ib.tag(14, rsdp_bytes(19, 0)).mmap(kSmallMap).end();
+  EXPECT_PARSE_ERROR(parse_bytes(ib.build()), error::kAcpiOldTooSmall, bad);
+}
+
+TEST(Multiboot2Parse, RejectsAnEmptyOldRsdpTag) {
+  InfoBuilder ib;
+  const size_t bad = ib.next_offset();
+  ib.tag(14, {}).mmap(kSmallMap).end();
+  EXPECT_PARSE_ERROR(parse_bytes(ib.build()), error::kAcpiOldTooSmall, bad);
+}
+
+TEST(Multiboot2Parse, RejectsANewRsdpTagHoldingOnlyARevision0Rsdp) {
+  InfoBuilder ib;
+  const size_t bad = ib.next_offset();
+  ib.tag(15, rsdp_bytes(20, 0)).mmap(kSmallMap).end();
+  EXPECT_PARSE_ERROR(parse_bytes(ib.build()), error::kAcpiNewTooSmall, bad);
+}
+
+TEST(Multiboot2Parse, RejectsAnRsdpTagRunningPastTotalSize) {
+  InfoBuilder ib;
+  ib.mmap(kSmallMap);
+  const size_t bad = ib.next_offset();
+  ib.tag(15, rsdp_bytes(36, 0), 8 + 36 + 64).end();
+  EXPECT_PARSE_ERROR(parse_bytes(ib.build()), error::kTagPastEnd, bad);
+}
+
+TEST(Multiboot2Parse, RejectsDuplicateRsdpTags) {
+  {
+    InfoBuilder ib;
+    ib.mmap(kSmallMap).tag(14, rsdp_bytes(20, 0));
+    const size_t bad = ib.next_offset();
+    ib.tag(14, rsdp_bytes(20, 0)).end();
+    EXPECT_PARSE_ERROR(parse_bytes(ib.build()), error::kDuplicateAcpiOld, bad);
+  }
+  {
+    InfoBuilder ib;
+    ib.tag(15, rsdp_bytes(36, 0)).mmap(kSmallMap);
+    const size_t bad = ib.next_offset();
+    ib.tag(15, rsdp_bytes(36, 0)).end();
+    EXPECT_PARSE_ERROR(parse_bytes(ib.build()), error::kDuplicateAcpiNew, bad);
+  }
 }
 
 // --- Memory map -------------------------------------------------------------

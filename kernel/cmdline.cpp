@@ -70,8 +70,13 @@ public:
         if (key.is("loglevel")) return log_level(value);
         if (key.is("guest")) return guest(value);
         if (key.is("selftest")) {
-            if (!value.is("null_deref")) return fail("selftest must be null_deref", value);
-            out_.self_test = SelfTest::NullDeref;
+            if (value.is("null_deref")) {
+                out_.self_test = SelfTest::NullDeref;
+            } else if (value.is("smp")) {
+                out_.self_test = SelfTest::Smp;
+            } else {
+                return fail("selftest must be null_deref or smp", value);
+            }
             return true;
         }
         return fail("unknown command-line option", w);

@@ -4,6 +4,8 @@
 //   loglevel=error|warn|info|debug
 //   selftest=null_deref   after boot, read through a null pointer: proves that page 0
 //                         is unmapped and that the exception path reports and fails
+//   selftest=smp          after SMP bring-up, check every CPU (online, VMXON, posted
+//                         work, IPIs) and end the run, before the BSP's VMX check
 //   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)
 //       mem=MIB       the guest's memory slot, 2..1024 MiB, 2 MiB multiples (default 16)
 //       expect=OUTCOME  how the guest's run must end (default exit): see guest_outcome.h
@@ -32,7 +34,7 @@ struct GuestSpec {
     Outcome expect;
 };
 
-enum class SelfTest : uint8_t { None, NullDeref };
+enum class SelfTest : uint8_t { None, NullDeref, Smp };
 
 struct Config {
     LogLevel log_level;

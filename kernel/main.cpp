@@ -12,6 +12,7 @@
 #include "kernel/guest_audit.h"
 #include "kernel/multiboot2.h"
 #include "kernel/scheduler.h"
+#include "kernel/smp.h"
 #include "kernel/static_pool.h"
 #include "kernel/symbols.h"
 #include "kernel/verdict.h"
@@ -168,6 +169,9 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
         symbols::init(x86::phys_to_virt<const char>(sym->start), sym->end - sym->start);
     else
         HV_LOG_WARN("no hv.sym module: backtraces will show addresses only\n");
+
+    smp::start(boot, frames);
+    if (config.self_test == cmdline::SelfTest::Smp) smp::self_test(frames);  // ends the run
 
     if (config.self_test == cmdline::SelfTest::NullDeref) {
         print("hv: selftest: reading through a null pointer\n");

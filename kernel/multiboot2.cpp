@@ -79,6 +79,15 @@ ParseError parse_module(const uint8_t* tag, size_t size, size_t offset, BootInfo
   return {};
 }
 
+// Tags 14 and 15 hold a byte copy of the RSDP right after the tag header.
+ParseError parse_rsdp(const uint8_t* tag, size_t size, size_t offset, size_t need, const char* too_small,
+                      const char* duplicate, AcpiRsdp& out) {
+  if (out.data != nullptr) return fail(duplicate, offset);
+  if (size - kTagHeaderSize < need) return fail(too_small, offset);
+  out = AcpiRsdp{tag + kTagHeaderSize, size - kTagHeaderSize};
+  return {};
+}
+
 }  // namespace
 
 ParseError parse(uint32_t magic, const void* info, size_t max_size, BootInfo& out) {
@@ -88,6 +97,8 @@ ParseError parse(uint32_t magic, const void* info, size_t max_size, BootInfo& ou
   out.loader_name = "";
   out.region_count = 0;
   out.module_count = 0;
+  out.acpi_old = AcpiRsdp{nullptr, 0};
+  out.acpi_new = AcpiRsdp{nullptr, 0};
   out.total_size = 0;
 
   if (magic != kBootloaderMagic) return fail(error::kBadMagic, 0);
@@ -145,8 +156,16 @@ ParseError parse(uint32_t magic, const void* info, size_t max_size, BootInfo& ou
         seen_mmap = true;
         err = parse_mmap(tag, size, offset, out);
         break;
+      case TagType::AcpiOldRsdp:
+        err = parse_rsdp(tag, size, offset, kAcpiRsdpV1Size, error::kAcpiOldTooSmall, error::kDuplicateAcpiOld,
+                         out.acpi_old);
+        break;
+      case TagType::AcpiNewRsdp:
+        err = parse_rsdp(tag, size, offset, kAcpiRsdpV2Size, error::kAcpiNewTooSmall, error::kDuplicateAcpiNew,
+                         out.acpi_new);
+        break;
       default:
-        break;  // Tags we do not need (framebuffer, ACPI, ...) are skipped.
+        break;  // Tags we do not need (framebuffer, ELF sections, ...) are skipped.
     }
     if (!err.ok()) return err;
 

@@ -34,7 +34,14 @@ enum class TagType : uint32_t {
   BootLoaderName = 2,
   Module = 3,
   MemoryMap = 6,
+  AcpiOldRsdp = 14,  // a copy of the ACPI 1.0 RSDP (20 bytes)
+  AcpiNewRsdp = 15,  // a copy of the ACPI 2.0+ RSDP (its length field's bytes, 36 today)
 };
+
+// Sizes of the RSDP structure (ACPI 6.5, 5.2.5.3): revision 0 ends after the
+// RSDT address; revision 2 adds the length, the XSDT address and a checksum.
+inline constexpr size_t kAcpiRsdpV1Size = 20;
+inline constexpr size_t kAcpiRsdpV2Size = 36;
 
 // Memory map entry types. The field is kept as the full 32-bit value because
 // firmware reports types beyond these; anything but Available is not RAM we
@@ -59,6 +66,14 @@ struct Module {
   const char* name;  // the module's string; NUL-terminated inside the info
 };
 
+// The boot loader's copy of the RSDP, inside the boot information. Only its
+// size is checked here (the tag holds at least a whole RSDP of its revision);
+// signature, checksums and the length field are the ACPI code's to verify.
+struct AcpiRsdp {
+  const uint8_t* data;  // nullptr if the tag is absent
+  size_t size;          // bytes of the tag's body, >= kAcpiRsdpV1Size / V2Size
+};
+
 struct BootInfo {
   const char* cmdline;      // "" if the tag is absent
   const char* loader_name;  // "" if the tag is absent
@@ -66,6 +81,8 @@ struct BootInfo {
   size_t region_count;
   Module modules[kMaxModules];
   size_t module_count;
+  AcpiRsdp acpi_old;  // tag 14
+  AcpiRsdp acpi_new;  // tag 15
   size_t total_size;  // bytes covered by the information (reserve them!)
 };
 
@@ -99,6 +116,10 @@ inline constexpr char kMmapPartialEntry[] = "memory map body not a whole number 
 inline constexpr char kDuplicateMmap[] = "duplicate memory map tag";
 inline constexpr char kTooManyRegions[] = "too many memory regions";
 inline constexpr char kNoMemoryMap[] = "no memory map";
+inline constexpr char kAcpiOldTooSmall[] = "ACPI old RSDP tag smaller than a 20-byte RSDP";
+inline constexpr char kAcpiNewTooSmall[] = "ACPI new RSDP tag smaller than a 36-byte RSDP";
+inline constexpr char kDuplicateAcpiOld[] = "duplicate ACPI old RSDP tag";
+inline constexpr char kDuplicateAcpiNew[] = "duplicate ACPI new RSDP tag";
 }  // namespace error
 
 struct ParseError {

@@ -1,8 +1,11 @@
 #include "arch/x86/descriptor_tables.h"
 
+#include "arch/x86/apic.h"
 #include "kernel/limits.h"
 
 extern "C" const uint64_t exception_stub_table[256];
+extern "C" void interrupt_stub_kick();
+extern "C" void interrupt_stub_spurious();
 
 namespace hv::x86 {
 namespace {
@@ -39,7 +42,7 @@ struct alignas(16) CpuTables {
 };
 
 CpuTables cpu_tables[kMaxCpus];
-IdtGate idt[256];  // shared: every CPU takes the same fatal path
+IdtGate idt[256];  // shared by every CPU: exceptions are fatal, the APIC's IPI vectors return
 bool idt_built = false;
 
 uint64_t tss_descriptor_low(uint64_t base, uint32_t limit) {
@@ -50,6 +53,8 @@ uint64_t tss_descriptor_low(uint64_t base, uint32_t limit) {
 void build_idt() {
     for (unsigned v = 0; v < 256; ++v) {
         uint64_t off = exception_stub_table[v];
+        if (v == apic::kVectorKick) off = uint64_t(&interrupt_stub_kick);
+        if (v == apic::kVectorSpurious) off = uint64_t(&interrupt_stub_spurious);
         Ist ist = v == 8 ? Ist::DoubleFault : v == 2 ? Ist::Nmi : v == 18 ? Ist::MachineCheck : Ist::None;
         idt[v] = IdtGate{uint16_t(off), kKernelCode, uint8_t(ist), kInterruptGate, uint16_t(off >> 16),
                          uint32_t(off >> 32), 0};

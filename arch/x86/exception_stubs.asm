@@ -4,7 +4,10 @@
 
 bits 64
 extern exception_handler
+extern interrupt_handler
 global exception_stub_table
+global interrupt_stub_kick
+global interrupt_stub_spurious
 
 %macro STUB 1
 align 16
@@ -48,6 +51,49 @@ common_stub:
     cli
     hlt
     jmp .hang
+
+; Interrupts that return (the local APIC's IPI vectors): save what the C
+; calling convention lets a callee clobber, call interrupt_handler(vector),
+; restore and IRETQ. The kernel is built with -mgeneral-regs-only, so there
+; is no SSE state to save. Vector numbers: arch/x86/apic.h.
+%macro IRQ_STUB 2
+align 16
+%1:
+    push rbp
+    mov rbp, rsp                    ; a frame for backtraces taken inside
+    push rax
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push r8
+    push r9
+    push r10
+    push r11
+    cld
+    mov edi, %2
+    and rsp, -16                    ; the ABI's call alignment
+    call interrupt_handler
+    lea rsp, [rbp - 9 * 8]
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rax
+    pop rbp
+    iretq
+%endmacro
+
+IRQ_STUB interrupt_stub_kick, 0xf0
+
+; A spurious interrupt needs no EOI (Intel SDM Vol. 3A, 11.9): just return.
+align 16
+interrupt_stub_spurious:
+    iretq
 
 section .rodata
 align 8

@@ -1,10 +1,13 @@
 // The fatal exception path: every CPU exception in the hypervisor is a bug, so
 // it is printed in full (vector, error code, RIP, CR2, registers, backtrace)
-// and the run ends failing.
+// and the run ends failing. The local APIC's IPI vectors alone return: see
+// interrupt_handler() below.
+#include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/descriptor_tables.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
+#include "kernel/smp.h"
 #include "kernel/verdict.h"
 
 namespace {
@@ -34,4 +37,12 @@ extern "C" [[noreturn]] void exception_handler(const hv::x86::ExceptionFrame* f)
     char reason[96];
     hv::format(reason, sizeof reason, "exception %s at rip=%016lx", name, f->rip);
     hv::end_run_fail(reason);
+}
+
+// Vectors the IDT sends here (exception_stubs.asm, IRQ_STUB): the kick IPI.
+// Waking the CPU from HLT is most of its purpose; the count lets a sender see
+// that it arrived.
+extern "C" void interrupt_handler(uint64_t vector) {
+    if (vector == hv::x86::apic::kVectorKick) hv::smp::on_kick();
+    hv::x86::apic::eoi();
 }

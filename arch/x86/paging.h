@@ -28,4 +28,26 @@ inline uint64_t direct_map_to_phys(const void* va) { return uint64_t(va) - kDire
 // them. Returns false (with a message printed) when page-table frames run out.
 bool build_kernel_address_space(const mb2::BootInfo& boot, mm::FrameAllocator& frames);
 
+// The physical address of the kernel's PML4 (what CR3 holds on every CPU).
+uint64_t kernel_cr3();
+
+// Memory types for map_physical(): write-back for memory (ACPI tables),
+// uncached (PCD|PWT, PAT entry 3 = UC) for device registers (Intel SDM Vol. 3A, 12.12.3).
+enum class Cache : uint8_t { WriteBack, Uncached };
+
+// Adds [pa, pa + size) to the direct map after boot (phys_to_virt(pa) is then
+// usable for it), with page-table frames from the allocator given at boot.
+// Parts already mapped by a 2 MiB page stay as they are when write-back is
+// asked for, and that page is split when a different type is. Not-present
+// entries are never cached in TLBs, so other CPUs need no flush for a new
+// mapping; a memory-type change of a mapping other CPUs have used does (call
+// this before they use the range). Returns false when out of frames or when
+// the range lies beyond the direct map's reach.
+bool map_physical(uint64_t pa, uint64_t size, Cache cache);
+
+// Identity-maps (executable) / unmaps one 4 KiB page below 4 GiB in the
+// kernel's tables: the AP trampoline turns paging on while running there.
+bool map_identity_page(uint64_t pa);
+void unmap_identity_page(uint64_t pa);
+
 }  // namespace hv::x86
