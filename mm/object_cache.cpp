@@ -57,6 +57,7 @@ void ObjectCache::retire_locked(PageMeta* m) {
   // Back-pressure from call() is left to the owner (it sees epoch pending()).
   --stats_.pages;
   ++stats_.pages_retired;
+  stats_.free_objects -= per_page_;
   epoch_->call(&m->rcu, &free_page_cb);
 }
 
@@ -76,6 +77,7 @@ void* ObjectCache::alloc(AllocMode mode) {
         ++m->aux2;
         if (m->aux == 0) list_del(m);  // full pages are on no list
         ++stats_.live;
+        --stats_.free_objects;
         return p_->va<char>(m->pa) + slot * obj_size_;
       }
     }
@@ -91,6 +93,29 @@ void* ObjectCache::alloc(AllocMode mode) {
     m->aux2 = 0;
     LockGuard g(lock_);
     ++stats_.pages;
+    stats_.free_objects += per_page_;
+    list_add(m);
+  }
+}
+
+bool ObjectCache::reserve(size_t n, AllocMode mode) {
+  for (;;) {
+    {
+      LockGuard g(lock_);
+      if (stats_.free_objects >= n) return true;
+    }
+    const uint64_t pa = p_->alloc(1, mode);
+    if (pa == 0) return false;
+    char* v = p_->va<char>(pa);
+    for (size_t i = 0; i < kPageSize; ++i) v[i] = 0;
+    PageMeta* m = p_->meta(pa);
+    *m = PageMeta{};
+    m->owner = this;
+    m->pa = pa;
+    m->aux = full_mask_;
+    LockGuard g(lock_);
+    ++stats_.pages;
+    stats_.free_objects += per_page_;
     list_add(m);
   }
 }
@@ -115,6 +140,7 @@ bool ObjectCache::free(void* obj) {
   m->aux |= bit;
   --m->aux2;
   --stats_.live;
+  ++stats_.free_objects;
   if (was_full) list_add(m);
   if (m->aux2 == 0) {
     list_del(m);
@@ -143,8 +169,12 @@ bool ObjectCache::destroy() {
       retire_locked(spare_);
       spare_ = nullptr;
     }
-    // With no live object every page is completely free and thus the spare
-    // or already retired; partial_ is empty.
+    // With no live object every remaining page is completely free: pages
+    // filled by reserve() and never used sit on the partial list.
+    while (PageMeta* m = partial_) {
+      list_del(m);
+      retire_locked(m);
+    }
   }
   return epoch_->barrier();
 }

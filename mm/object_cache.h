@@ -36,6 +36,7 @@ class ObjectCache {
     uint64_t pages_retired = 0;   // pages handed to the epoch for freeing
     uint64_t pages_freed = 0;     // pages returned to the platform
     uint64_t refused_frees = 0;   // double or foreign frees
+    uint64_t free_objects = 0;    // free slots in owned pages
   };
 
   // obj_size is rounded up to a multiple of 64 (a cache line, so that two
@@ -49,6 +50,11 @@ class ObjectCache {
 
   // false, changing nothing, if `obj` is not a live object of this cache.
   bool free(void* obj);
+
+  // Makes sure at least `n` objects can be allocated without a new page
+  // (KVM's cache top-up before taking the MMU lock). false if the platform
+  // ran out. Concurrent users may still consume them first.
+  bool reserve(size_t n, AllocMode mode);
 
   // Retires every completely free page (the spare too). Outside locks.
   void shrink();

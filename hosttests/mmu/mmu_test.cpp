@@ -1,0 +1,358 @@
+// Specification of the EPT MMU (mm/mmu.h): tables, faults, write-protection,
+// dirty logs (seed 003), eager split (seed 002), MMIO generations (seed 004),
+// and the audit after every test.
+#include "mm/mmu.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "hosttests/mmu/host_platform.h"
+
+namespace hv::mm {
+
+struct MmuTestAccess {
+  // The SPTE slot for gfn at its leaf level (test-only corruption).
+  static Spte* leaf(Mmu& m, uint64_t gfn) {
+    int l;
+    uint64_t v;
+    EpochReadGuard g(*m.epoch_);
+    return m.walk_lockless(gfn, &l, &v);
+  }
+};
+
+namespace {
+
+using namespace ept;
+constexpr uint64_t k2M = 512, k1G = 512 * 512;
+
+class MmuTest : public ::testing::Test {
+ protected:
+  void SetUp() override { host::set_cpu(0); }
+  void Make(MmuSwitches sw = MmuSwitches(), Mmu::Config cfg = Mmu::Config()) {
+    e_.init(arena_.platform(), 1 << 16);
+    ASSERT_TRUE(e_.cpu_online());
+    ASSERT_TRUE(descs_.init(arena_.platform(), &e_, sizeof(PteListDesc)));
+    ASSERT_TRUE(mmu_.init(arena_.platform(), &e_, &descs_, sw, cfg));
+    made_ = true;
+  }
+  void TearDown() override {
+    if (!made_) return;
+    char why[160] = "";
+    EXPECT_TRUE(mmu_.audit(why, sizeof why)) << why;
+    mmu_.destroy();
+    e_.barrier();
+    EXPECT_EQ(descs_.stats().live, 0u) << "every rmap descriptor freed";
+    EXPECT_TRUE(descs_.destroy());
+    EXPECT_EQ(arena_.allocated_pages(), 0u) << "every page back after the grace periods";
+  }
+  bool writable(uint64_t gfn) { return is_writable(mmu_.lookup(gfn)); }
+  int level_of(uint64_t gfn) { int l = 0; mmu_.lookup(gfn, &l); return l; }
+  std::vector<uint64_t> harvest(uint32_t id, size_t words) {
+    std::vector<uint64_t> out(words, 0);
+    EXPECT_EQ(mmu_.get_dirty_log(id, out.data(), words), 0);
+    return out;
+  }
+
+  host::Arena arena_{12288};
+  Epoch e_;
+  ObjectCache descs_;
+  Mmu mmu_;
+  bool made_ = false;
+};
+
+TEST_F(MmuTest, MemslotArgumentsAreChecked) {
+  Make();
+  EXPECT_EQ(mmu_.set_memory_region(0, 0x100, 64, 0x1000, 0), 0);
+  const uint64_t g0 = mmu_.generation();
+  EXPECT_EQ(mmu_.set_memory_region(1, 0x120, 64, 0x2000, 0), -kEEXIST) << "overlap";
+  EXPECT_EQ(mmu_.set_memory_region(kMaxMemslots, 0x1000, 1, 0, 0), -kEINVAL) << "bad id";
+  EXPECT_EQ(mmu_.set_memory_region(1, 0x1000, 1, 0, 0x80), -kEINVAL) << "unknown flag";
+  EXPECT_EQ(mmu_.set_memory_region(2, 0, 0, 0, 0), -kEINVAL) << "delete of an absent slot";
+  EXPECT_EQ(mmu_.set_memory_region(1, uint64_t{1} << 34, 1, 0, 0), -kEINVAL) << "beyond MAXPHYADDR";
+  EXPECT_EQ(mmu_.set_memory_region(0, 0x100, 64, 0x1000, kReadOnly), -kEINVAL) << "READONLY is fixed";
+  EXPECT_EQ(mmu_.generation(), g0) << "refused calls change nothing";
+  EXPECT_EQ(mmu_.set_memory_region(1, 0x10, 16, 0x3000, kReadOnly), 0);
+  EXPECT_EQ(mmu_.generation(), g0 + 1) << "every change bumps the generation";
+  const MemslotArray* a = mmu_.slots();
+  ASSERT_EQ(a->count, 2u);
+  EXPECT_EQ(a->slots[0].id, 1u) << "sorted by base gfn";
+  EXPECT_EQ(a->lookup(0x13)->id, 1u);
+  EXPECT_EQ(a->lookup(0x13f)->id, 0u);
+  EXPECT_EQ(a->lookup(0x140), nullptr);
+}
+
+TEST_F(MmuTest, MapsAt4K2MAnd1GAccordingToAlignment) {
+  Make();
+  // 1 GiB + 2 MiB + 3 pages, backing aligned with the gfns.
+  ASSERT_EQ(mmu_.set_memory_region(0, k1G, k1G + k2M + 3, 3 * k1G, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  EXPECT_EQ(level_of(k1G), 3);
+  EXPECT_EQ(level_of(2 * k1G), 2);
+  EXPECT_EQ(level_of(2 * k1G + k2M), 1);
+  EXPECT_EQ(mmu_.count_leaves(3), 1u);
+  EXPECT_EQ(mmu_.count_leaves(2), 1u);
+  EXPECT_EQ(mmu_.count_leaves(1), 3u);
+  EXPECT_EQ(pfn(mmu_.lookup(2 * k1G + k2M + 2)), 3 * k1G + k1G + k2M + 2);
+  EXPECT_EQ(check(mmu_.lookup(k1G + 5), 3), Problem::kNone);
+  // Misaligned backing: no huge pages.
+  ASSERT_EQ(mmu_.set_memory_region(1, 8 * k1G, k2M, 7, 0), 0);
+  ASSERT_EQ(mmu_.populate(1), 0);
+  EXPECT_EQ(level_of(8 * k1G), 1);
+}
+
+TEST_F(MmuTest, ReadOnlySlotsAreNeverWritable) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, k2M, 0, kReadOnly), 0);
+  EXPECT_EQ(mmu_.handle_ept_violation(5, false), Fault::kFixed);
+  EXPECT_EQ(mmu_.handle_ept_violation(5, true), Fault::kReadOnlySlot);
+  EXPECT_FALSE(writable(5));
+  EXPECT_FALSE(is_mmu_writable(mmu_.lookup(5)));
+}
+
+TEST_F(MmuTest, WriteProtectClearsOnlyWAndKeepsHugeSptes) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  const uint64_t before = mmu_.lookup(3);
+  ASSERT_EQ(level_of(3), 2);
+  const Memslot& s = *mmu_.slots()->by_id(0);
+  EXPECT_TRUE(mmu_.write_protect_gfn(s, 3));
+  EXPECT_EQ(mmu_.lookup(3), before & ~kWrite) << "huge SPTE made read-only, not dropped";
+  EXPECT_FALSE(mmu_.write_protect_gfn(s, 4)) << "nothing left to clear: no flush owed";
+  EXPECT_TRUE(mmu_.write_protect_mask(s, k2M, uint64_t{1} << 9));
+  EXPECT_FALSE(writable(k2M + 100));
+}
+
+TEST_F(MmuTest, FastPageFaultRestoresWWithOneCmpxchgAndMarksDirtyAfter) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 256, 0x1000, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu_.handle_ept_violation(7, false), Fault::kFixed);
+  EXPECT_FALSE(writable(7)) << "read fault while logging maps read-only";
+  EXPECT_TRUE(is_mmu_writable(mmu_.lookup(7)));
+  EXPECT_EQ(harvest(0, 4)[0], 0u);
+  EXPECT_EQ(mmu_.handle_ept_violation(7, true), Fault::kFixedFast);
+  EXPECT_TRUE(writable(7));
+  EXPECT_EQ(mmu_.stats().faults_fast.load(), 1u);
+  EXPECT_EQ(mmu_.handle_ept_violation(7, true), Fault::kSpurious);
+  const auto log = harvest(0, 4);
+  EXPECT_EQ(log[0], uint64_t{1} << 7);
+  EXPECT_FALSE(writable(7)) << "reported pages are write-protected again";
+}
+
+TEST_F(MmuTest, GetDirtyLogFollowsSeed003AndFlushesOnce) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0x1000, 1000, 0x8000, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0x1000, 1000, 0x8000, kLogDirtyPages), 0);
+  for (uint64_t g = 0x1000; g < 0x1000 + 1000; ++g) ASSERT_FALSE(writable(g)) << "logging write-protects";
+  const std::vector<uint64_t> pages = {0, 1, 63, 64, 500, 999};
+  for (uint64_t p : pages) ASSERT_EQ(mmu_.handle_ept_violation(0x1000 + p, true), Fault::kFixedFast);
+  const uint64_t f0 = arena_.flushes();
+  const auto log = harvest(0, 16);
+  EXPECT_EQ(arena_.flushes(), f0 + 1) << "one flush for the whole harvest";
+  size_t n = 0;
+  for (uint64_t w : log) n += __builtin_popcountll(w);
+  EXPECT_EQ(n, pages.size());
+  for (uint64_t p : pages) {
+    EXPECT_TRUE(log[p / 64] & (uint64_t{1} << (p % 64))) << p;
+    EXPECT_FALSE(writable(0x1000 + p));
+  }
+  EXPECT_EQ(harvest(0, 16), std::vector<uint64_t>(16, 0)) << "get clears";
+  EXPECT_EQ(arena_.flushes(), f0 + 1) << "nothing dirty: no flush";
+  std::vector<uint64_t> small(15);
+  EXPECT_EQ(mmu_.get_dirty_log(0, small.data(), small.size()), -kEFAULT) << "bitmap does not fit";
+  EXPECT_EQ(mmu_.get_dirty_log(9, small.data(), small.size()), -kEINVAL) << "no such slot";
+  ASSERT_EQ(mmu_.set_memory_region(0, 0x1000, 1000, 0x8000, 0), 0);
+  EXPECT_EQ(mmu_.get_dirty_log(0, small.data(), 16), -kENOENT) << "not logging";
+}
+
+TEST_F(MmuTest, LockedBaselineHarvestsTheSame) {
+  MmuSwitches sw;
+  sw.rmap_lockless = false;
+  Make(sw);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 128, 0, kLogDirtyPages), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  for (uint64_t p : {3, 70, 127}) mmu_.handle_ept_violation(p, true);
+  const auto log = harvest(0, 2);
+  EXPECT_EQ(log[0], uint64_t{1} << 3);
+  EXPECT_EQ(log[1], (uint64_t{1} << 6) | (uint64_t{1} << 63));
+  EXPECT_FALSE(writable(70));
+}
+
+TEST_F(MmuTest, ManualProtectGetSnapshotsAndClearReprotects) {
+  Mmu::Config cfg;
+  cfg.manual_protect = true;
+  Make(MmuSwitches(), cfg);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 200, 0, kLogDirtyPages), 0);
+  mmu_.handle_ept_violation(5, true);
+  mmu_.handle_ept_violation(130, true);
+  EXPECT_EQ(harvest(0, 4)[0], uint64_t{1} << 5);
+  EXPECT_EQ(harvest(0, 4)[0], uint64_t{1} << 5) << "get only snapshots";
+  EXPECT_TRUE(writable(5));
+  const uint64_t all[4] = {~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}, ~uint64_t{0}};
+  EXPECT_EQ(mmu_.clear_dirty_log(0, 1, 64, all), -kEINVAL) << "first page not 64-aligned";
+  EXPECT_EQ(mmu_.clear_dirty_log(0, 0, 65, all), -kEINVAL) << "count not 64-aligned, not slot end";
+  EXPECT_EQ(mmu_.clear_dirty_log(0, 192, 9, all), -kEINVAL) << "beyond the slot";
+  EXPECT_EQ(mmu_.clear_dirty_log(0, 0, 64, nullptr), -kEFAULT);
+  EXPECT_EQ(mmu_.clear_dirty_log(0, 0, 64, all), 0);
+  EXPECT_FALSE(writable(5));
+  EXPECT_TRUE(writable(130)) << "outside the cleared range";
+  EXPECT_EQ(mmu_.clear_dirty_log(0, 128, 72, all), 0) << "count may end the slot unaligned";
+  EXPECT_FALSE(writable(130));
+  EXPECT_EQ(harvest(0, 4), std::vector<uint64_t>(4, 0));
+}
+
+TEST_F(MmuTest, InitiallySetStartsAllDirtyWithoutProtectionAndSplitsAtClear) {
+  Mmu::Config cfg;
+  cfg.manual_protect = true;
+  cfg.initially_set = true;
+  Make(MmuSwitches(), cfg);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M + 10, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  const uint64_t flushes = arena_.flushes();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M + 10, 0, kLogDirtyPages), 0);
+  EXPECT_EQ(arena_.flushes(), flushes) << "no up-front write-protection";
+  EXPECT_TRUE(writable(3));
+  EXPECT_EQ(level_of(3), 2);
+  const auto log = harvest(0, 17);
+  for (int w = 0; w < 16; ++w) EXPECT_EQ(log[w], ~uint64_t{0});
+  EXPECT_EQ(log[16], (uint64_t{1} << 10) - 1) << "only the slot's pages";
+  std::vector<uint64_t> ones(8, ~uint64_t{0});
+  ASSERT_EQ(mmu_.clear_dirty_log(0, 0, 512, ones.data()), 0);
+  EXPECT_EQ(level_of(3), 1) << "split at clear time";
+  EXPECT_FALSE(writable(3));
+  EXPECT_EQ(level_of(k2M + 3), 2) << "the uncleared huge page stays";
+  EXPECT_EQ(mmu_.stats().splits.load(), 1u);
+}
+
+TEST_F(MmuTest, EagerSplitOnEnablingLoggingLeavesNoHugeMapping) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, k1G, k1G + 2 * k2M, k1G, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.count_leaves(3), 1u);
+  ASSERT_EQ(mmu_.count_leaves(2), 2u);
+  ASSERT_EQ(mmu_.set_memory_region(0, k1G, k1G + 2 * k2M, k1G, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu_.count_leaves(3), 0u);
+  EXPECT_EQ(mmu_.count_leaves(2), 0u);
+  EXPECT_EQ(mmu_.count_leaves(1), k1G + 2 * k2M);
+  EXPECT_EQ(mmu_.stats().splits.load(), 1u + 512u + 2u);
+  const uint64_t g = k1G + 12345;
+  const uint64_t c = mmu_.lookup(g);
+  EXPECT_EQ(pfn(c), g);
+  EXPECT_FALSE(is_writable(c));
+  EXPECT_TRUE(is_mmu_writable(c));
+  EXPECT_EQ(mmu_.handle_ept_violation(g, true), Fault::kFixedFast) << "first write: no split on the fault";
+  EXPECT_EQ(mmu_.stats().lazy_splits.load(), 0u);
+}
+
+TEST_F(MmuTest, LazySplitBaselineSplitsOnTheWriteFault) {
+  MmuSwitches sw;
+  sw.eager_split = false;
+  Make(sw);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu_.count_leaves(2), 2u) << "huge SPTEs stay, read-only";
+  EXPECT_FALSE(writable(9));
+  EXPECT_EQ(mmu_.handle_ept_violation(9, true), Fault::kFixed);
+  EXPECT_EQ(mmu_.stats().lazy_splits.load(), 1u);
+  EXPECT_EQ(level_of(9), 1);
+  EXPECT_TRUE(writable(9));
+  EXPECT_FALSE(writable(10));
+  EXPECT_EQ(harvest(0, 16)[0], uint64_t{1} << 9);
+}
+
+TEST_F(MmuTest, SplitFallsBackWhenTheNonBlockingAllocationFails) {
+  Make();
+  // More huge pages than the MMU's page cache holds, so kNoWait is tried.
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 16 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  arena_.set_fail_nowait(true);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 16 * k2M, 0, kLogDirtyPages), 0);
+  arena_.set_fail_nowait(false);
+  EXPECT_EQ(mmu_.count_leaves(2), 0u);
+  EXPECT_GT(mmu_.stats().split_alloc_fallbacks.load(), 0u);
+}
+
+TEST_F(MmuTest, MmioSptesAreInvalidatedByOneGenerationIncrement) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 64, 0, 0), 0);
+  EXPECT_EQ(mmu_.handle_ept_violation(0x5000, false), Fault::kMmio);
+  const uint64_t m = mmu_.lookup(0x5000);
+  ASSERT_TRUE(is_mmio(m));
+  EXPECT_EQ(mmio_gfn(m), 0x5000u);
+  EXPECT_EQ(mmio_gen(m), mmu_.generation() & kMmioGenMask);
+  const uint64_t slow = mmu_.stats().faults_slow.load();
+  EXPECT_EQ(mmu_.handle_ept_misconfig(0x5000), Fault::kMmio);
+  EXPECT_EQ(mmu_.stats().faults_slow.load(), slow) << "emulated without the slow path";
+  // A slot appears over the MMIO gfn: one increment invalidates the SPTE.
+  ASSERT_EQ(mmu_.set_memory_region(1, 0x5000, 16, 0x9000, 0), 0);
+  EXPECT_EQ(mmu_.count_mmio_sptes(), 1u) << "no walk: the SPTE is still there, but stale";
+  EXPECT_EQ(mmu_.handle_ept_misconfig(0x5000), Fault::kFixed) << "stale: treated as absent";
+  EXPECT_EQ(mmu_.stats().mmio_stale.load(), 1u);
+  EXPECT_EQ(pfn(mmu_.lookup(0x5000)), 0x9000u);
+  EXPECT_EQ(mmu_.count_mmio_sptes(), 0u);
+}
+
+TEST_F(MmuTest, MmioWalkBaselineZapsOnEveryChange) {
+  MmuSwitches sw;
+  sw.mmio_gen = false;
+  Make(sw);
+  for (uint64_t g = 0; g < 10; ++g) EXPECT_EQ(mmu_.handle_ept_violation(0x7000 + g, true), Fault::kMmio);
+  EXPECT_EQ(mmu_.count_mmio_sptes(), 10u);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 64, 0, 0), 0);
+  EXPECT_EQ(mmu_.count_mmio_sptes(), 0u);
+  EXPECT_EQ(mmu_.stats().mmio_walk_zaps.load(), 1u);
+}
+
+TEST_F(MmuTest, MmioGenerationIsNeverReusedBeforeTheWrapZap) {
+  Mmu::Config cfg;
+  cfg.initial_generation = kMmioGenMask - 1;  // two changes from the wrap
+  Make(MmuSwitches(), cfg);
+  EXPECT_EQ(mmu_.handle_ept_violation(0x100, false), Fault::kMmio);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 1, 0, 0), 0);  // gen = mask
+  EXPECT_EQ(mmu_.count_mmio_sptes(), 1u);
+  EXPECT_EQ(mmu_.stats().mmio_wrap_zaps.load(), 0u);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 0, 0, 0), 0);  // gen low bits wrap to 0
+  EXPECT_EQ(mmu_.stats().mmio_wrap_zaps.load(), 1u);
+  EXPECT_EQ(mmu_.count_mmio_sptes(), 0u) << "every MMIO SPTE zapped at the wrap";
+  EXPECT_EQ(mmu_.generation() & kMmioGenMask, 0u);
+}
+
+TEST_F(MmuTest, DeletingASlotZapsItsMappingsAndFreesTablesAfterAGracePeriod) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0x40000, 4096, 0x100001, 0), 0);  // 4K mappings
+  ASSERT_EQ(mmu_.set_memory_region(1, 0x80000, 100, 0x200000, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.populate(1), 0);
+  const size_t pages = arena_.allocated_pages();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 0, 0, 0), 0);
+  e_.barrier();
+  EXPECT_EQ(mmu_.lookup(0x40000), 0u);
+  EXPECT_NE(mmu_.lookup(0x80000), 0u) << "the other slot is untouched";
+  EXPECT_GT(mmu_.stats().tables_freed.load(), 0u);
+  EXPECT_LT(arena_.allocated_pages(), pages);
+  // Move slot 1: old range zapped, new range maps the same backing.
+  ASSERT_EQ(mmu_.set_memory_region(1, 0x90000, 100, 0x200000, 0), 0);
+  EXPECT_EQ(mmu_.lookup(0x80000), 0u);
+  EXPECT_EQ(mmu_.handle_ept_violation(0x90001, true), Fault::kFixed);
+  EXPECT_EQ(pfn(mmu_.lookup(0x90001)), 0x200001u);
+}
+
+TEST_F(MmuTest, AuditCatchesAnSpteMissingFromItsRmap) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 64, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  char why[160];
+  ASSERT_TRUE(mmu_.audit(why, sizeof why)) << why;
+  Spte* s = MmuTestAccess::leaf(mmu_, 9);
+  const uint64_t v = s->load();
+  s->store(0);
+  EXPECT_FALSE(mmu_.audit(why, sizeof why));
+  EXPECT_NE(std::string(why).find("rmap entry is not a present leaf"), std::string::npos) << why;
+  s->store(v);
+}
+
+}  // namespace
+}  // namespace hv::mm

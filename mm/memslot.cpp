@@ -1,0 +1,201 @@
+// Memslots: KVM_SET_USER_MEMORY_REGION over a copy-on-write slot array.
+#include <new>
+
+#include "mm/mmu.h"
+
+namespace hv::mm {
+
+namespace {
+PageMeta* meta_of(EpochCallback* cb) { return reinterpret_cast<PageMeta*>(cb); }
+uint64_t pages_for(uint64_t bytes) { return (bytes + kPageSize - 1) / kPageSize; }
+}  // namespace
+
+void Mmu::free_pages_cb(EpochCallback* cb) {
+  PageMeta* m = meta_of(cb);
+  static_cast<Mmu*>(m->owner)->p_->free(m->pa, m->aux2);
+}
+
+void Mmu::free_deferred(uint64_t pa, size_t pages) {
+  if (!pa) return;
+  PageMeta* m = p_->meta(pa);
+  m->owner = this;
+  m->pa = pa;
+  m->aux2 = pages;
+  if (!epoch_->call(&m->rcu, &free_pages_cb)) need_barrier_ = true;
+}
+
+bool Mmu::alloc_slot_storage(Memslot& s, bool bitmap) {
+  if (bitmap) {
+    // Twice the bitmap: the second half is the harvest snapshot (seed 003's
+    // dirty_bitmap_buffer), so get_dirty_log needs no allocation.
+    const uint64_t pages = pages_for(2 * s.bitmap_words() * 8);
+    const uint64_t pa = p_->alloc(pages, AllocMode::kMayBlock);
+    if (!pa) return false;
+    auto* w = p_->va<std::atomic<uint64_t>>(pa);
+    for (uint64_t i = 0; i < pages * kPageSize / 8; ++i) w[i].store(0, std::memory_order_relaxed);
+    s.dirty_bitmap = w;
+    s.bitmap_pa = pa;
+    s.bitmap_pages = pages;
+    return true;
+  }
+  for (int l = 1; l <= 3; ++l) {
+    const uint64_t first = s.base_gfn >> (9 * (l - 1));
+    const uint64_t last = (s.end_gfn() - 1) >> (9 * (l - 1));
+    const uint64_t pages = pages_for((last - first + 1) * sizeof(RmapHead));
+    const uint64_t pa = p_->alloc(pages, AllocMode::kMayBlock);
+    if (!pa) {
+      for (int k = 1; k < l; ++k) p_->free(s.rmap_pa[k - 1], s.rmap_pages[k - 1]);
+      return false;
+    }
+    auto* h = p_->va<RmapHead>(pa);
+    for (uint64_t i = 0; i < pages * kPageSize / sizeof(RmapHead); ++i)
+      new (&h[i]) RmapHead();
+    s.rmap[l - 1] = h;
+    s.rmap_pa[l - 1] = pa;
+    s.rmap_pages[l - 1] = pages;
+    s.rmap_base[l - 1] = first;
+  }
+  return true;
+}
+
+void Mmu::free_slot_storage_deferred(const Memslot& s, bool rmaps, bool bitmap) {
+  if (rmaps)
+    for (int l = 0; l < 3; ++l) free_deferred(s.rmap_pa[l], s.rmap_pages[l]);
+  if (bitmap) free_deferred(s.bitmap_pa, s.bitmap_pages);
+}
+
+void Mmu::publish(MemslotArray* next) {  // MMU lock held
+  // Copy-on-write: readers hold the old array until their grace period ends.
+  const uint64_t old_pa = slots_pa_;
+  next->generation = generation() + 1;
+  // MMIO generations (seed 004): before a generation whose low bits wrap to 0
+  // becomes visible, every MMIO SPTE goes, so no stale SPTE can match again.
+  if (sw_.mmio_gen && (next->generation & ept::kMmioGenMask) == 0) {
+    zap_mmio_table_locked(root_pa_, ept::kMaxLevel);
+    stats_.mmio_wrap_zaps.fetch_add(1, std::memory_order_relaxed);
+  }
+  slots_pa_ = p_->pa(next);
+  slots_.store(next, std::memory_order_release);
+  // After the slots: a fault that reads the new generation (acquire) then
+  // reads the new slots.
+  generation_.store(next->generation, std::memory_order_release);
+  free_deferred(old_pa, kMemslotArrayPages);
+  mmio_on_memslot_change();
+}
+
+int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint64_t backing_pfn,
+                           uint32_t flags) {
+  if (id >= kMaxMemslots) return -kEINVAL;
+  if (flags & ~(kLogDirtyPages | kReadOnly)) return -kEINVAL;
+  const uint64_t gfn_limit = uint64_t{1} << (cfg_.phys_bits - 12);
+  if (npages > gfn_limit || base_gfn > gfn_limit - npages) return -kEINVAL;
+  if (npages && (backing_pfn > gfn_limit - npages)) return -kEINVAL;
+  const MemslotArray* cur = slots();
+  const Memslot* old = cur->by_id(id);
+  if (npages == 0 && !old) return -kEINVAL;
+  if (npages) {
+    for (uint32_t i = 0; i < cur->count; ++i) {
+      const Memslot& o = cur->slots[i];
+      if (o.id != id && base_gfn < o.end_gfn() && o.base_gfn < base_gfn + npages) return -kEEXIST;
+    }
+  }
+  if (old && npages && ((old->flags ^ flags) & kReadOnly)) return -kEINVAL;  // as KVM
+
+  const bool layout_change = !old || npages == 0 || old->base_gfn != base_gfn ||
+                             old->npages != npages || old->backing_pfn != backing_pfn;
+  if (old && layout_change) {
+    // Delete (and, for a move or resize, create again below). The slot
+    // leaves the array first so that no new fault maps its range, then its
+    // SPTEs are zapped with the old array (whose rmaps they are in).
+    const Memslot gone = *old;
+    const uint64_t npa = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
+    if (!npa) return -kENOMEM;
+    auto* next = new (p_->va(npa)) MemslotArray(*cur);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < next->count; ++i)
+      if (next->slots[i].id != id) next->slots[k++] = next->slots[i];
+    next->count = k;
+    bool flush = false;
+    mmu_lock_.lock();
+    zap_table_locked(root_pa_, ept::kMaxLevel, 0, gone.base_gfn, gone.end_gfn(), cur, &flush);
+    publish(next);
+    mmu_lock_.unlock();
+    if (flush) flush_tlb();
+    free_slot_storage_deferred(gone, true, true);
+    if (npages == 0) {
+      if (need_barrier_) { need_barrier_ = false; epoch_->barrier(); }
+      return 0;
+    }
+    cur = slots();
+    old = nullptr;
+  }
+
+  const uint64_t npa = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
+  if (!npa) return -kENOMEM;
+  auto* next = new (p_->va(npa)) MemslotArray(*cur);
+  Memslot s;
+  if (old) {
+    s = *old;
+  } else {
+    s.id = id;
+    s.base_gfn = base_gfn;
+    s.npages = npages;
+    s.backing_pfn = backing_pfn;
+    if (!alloc_slot_storage(s, false)) {
+      p_->free(npa, kMemslotArrayPages);
+      return -kENOMEM;
+    }
+  }
+  const bool log_on = (flags & kLogDirtyPages) && !(s.flags & kLogDirtyPages);
+  const bool log_off = !(flags & kLogDirtyPages) && (s.flags & kLogDirtyPages);
+  const Memslot before = s;
+  s.flags = flags;
+  if (log_on) {
+    if (!alloc_slot_storage(s, true)) {
+      p_->free(npa, kMemslotArrayPages);
+      return -kENOMEM;
+    }
+    if (cfg_.manual_protect && cfg_.initially_set) {
+      // Initially-set: every page reported dirty until cleared; no up-front
+      // write-protection (nor split: that happens at clear time).
+      for (size_t w = 0; w < s.bitmap_words(); ++w) {
+        const uint64_t left = s.npages - w * 64;
+        s.dirty_bitmap[w].store(left >= 64 ? ~uint64_t{0} : (uint64_t{1} << left) - 1,
+                                std::memory_order_relaxed);
+      }
+    }
+  }
+  if (log_off) {
+    s.dirty_bitmap = nullptr;
+    s.bitmap_pa = 0;
+    s.bitmap_pages = 0;
+  }
+  // Insert or replace, keeping base_gfn order.
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < next->count; ++i)
+    if (next->slots[i].id != id) next->slots[k++] = next->slots[i];
+  next->count = k;
+  uint32_t pos = 0;
+  while (pos < next->count && next->slots[pos].base_gfn < s.base_gfn) ++pos;
+  for (uint32_t i = next->count; i > pos; --i) next->slots[i] = next->slots[i - 1];
+  next->slots[pos] = s;
+  ++next->count;
+  mmu_lock_.lock();
+  publish(next);
+  mmu_lock_.unlock();
+  if (log_off) free_slot_storage_deferred(before, false, true);
+
+  if (log_on && !(cfg_.manual_protect && cfg_.initially_set)) {
+    // Logging starts: split huge pages (seed 002) and write-protect the slot.
+    const Memslot* now = slots()->by_id(id);
+    if (sw_.eager_split) split_range(id, now->base_gfn, now->npages, true);
+    if (write_protect_slot(*now)) flush_tlb();
+  }
+  if (need_barrier_) {
+    need_barrier_ = false;
+    epoch_->barrier();
+  }
+  return 0;
+}
+
+}  // namespace hv::mm

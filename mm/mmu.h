@@ -1,0 +1,215 @@
+// The EPT MMU of one guest: page tables, memslots with their rmaps and dirty
+// bitmaps, write-protection, the fast page fault, dirty-log harvest, eager
+// split and MMIO generations. One class; its parts live in one file per idea:
+//
+//   mm/page_table.cpp  tables, map/unmap/walk, faults (fast path: seed 000),
+//                      write-protection by gfn and mask, the audit
+//   mm/memslot.cpp     set_memory_region, logging on/off (copy-on-write array)
+//   mm/dirty_log.cpp   get/clear dirty log (seed 003), manual protect, initially-set
+//   mm/split.cpp       eager split and lazy split (seed 002)
+//   mm/mmio_gen.cpp    MMIO SPTEs and their generation (seed 004)
+//
+// Locking. `mmu_lock_` (a spinlock) serialises every change of the tables and
+// the rmaps. Lockless, inside an epoch read section: the fast page fault, the
+// MMIO generation check, the page-table walk, and (rmap_walk=lockless) the
+// rmap walks of write-protection. Slot changes and dirty-log calls of one VM
+// are serialised by the caller (KVM's slots_lock); faults run concurrently
+// with everything. TLB flushes are batched per operation and requested with
+// no lock held.
+//
+// The ordering that makes the lockless harvest lose nothing (seed 000): a
+// leaf SPTE is made writable and is in the rmap *before* its page's dirty bit
+// is set (release). The harvester's xchg of the bitmap word (acquire) then
+// guarantees that its rmap walk finds the SPTE and its CAS sees W set.
+#pragma once
+
+#include <atomic>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/epoch.h"
+#include "mm/memslot.h"
+#include "mm/object_cache.h"
+#include "mm/platform.h"
+#include "mm/rmap.h"
+#include "mm/spte.h"
+#include "mm/sync.h"
+
+namespace hv::mm {
+
+// Run-time switches for the baselines (kernel command line in the kernel).
+struct MmuSwitches {
+  bool eager_split = true;    // eager_split=1|0 (0: lazy split on write fault)
+  bool rmap_lockless = true;  // rmap_walk=lockless|locked
+  bool mmio_gen = true;       // mmio_zap=gen|walk
+  // Test-only, deliberately broken: set the dirty bit before the SPTE is
+  // writable and in the rmap. The stress test must catch it.
+  bool test_dirty_before_spte = false;
+};
+
+enum class Fault : uint8_t {
+  kFixed,          // slow path (MMU lock) installed or fixed the mapping
+  kFixedFast,      // fast path: one cmpxchg restored W
+  kSpurious,       // already allowed (e.g. fixed by another CPU)
+  kMmio,           // emulate: gfn has no slot (MMIO SPTE of the current generation)
+  kReadOnlySlot,   // write to a read-only slot: exit to the emulator
+  kNoMemory,
+};
+
+struct MmuStats {
+  std::atomic<uint64_t> faults_slow{0}, faults_fast{0}, fast_retries{0};
+  std::atomic<uint64_t> wp_cleared{0};      // W bits cleared
+  std::atomic<uint64_t> flushes{0};
+  std::atomic<uint64_t> splits{0}, split_alloc_fallbacks{0}, lazy_splits{0};
+  std::atomic<uint64_t> mmio_created{0}, mmio_stale{0}, mmio_wrap_zaps{0}, mmio_walk_zaps{0};
+  std::atomic<uint64_t> tables_freed{0};
+};
+
+class Mmu {
+ public:
+  struct Config {
+    unsigned phys_bits = 46;
+    uint64_t initial_generation = 0;  // MMIO tests start near the wrap
+    bool manual_protect = false;      // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
+    bool initially_set = false;       // ... with KVM_DIRTY_LOG_INITIALLY_SET
+  };
+
+  // descs: the type-stable cache of PteListDesc (shared by VMs).
+  bool init(const Platform* p, Epoch* e, ObjectCache* descs, MmuSwitches sw, Config cfg);
+  bool init(const Platform* p, Epoch* e, ObjectCache* descs, MmuSwitches sw) {
+    return init(p, e, descs, sw, Config());
+  }
+  // Zaps everything and frees all memory (after a grace period). No fault may
+  // run concurrently.
+  void destroy();
+
+  uint64_t eptp() const { return root_pa_ | (3 << 3) | 6; }  // 4-level walk, WB (SDM 24.6.11)
+  uint64_t root_pa() const { return root_pa_; }
+  MmuSwitches& switches() { return sw_; }
+  const MmuStats& stats() const { return stats_; }
+  Epoch& epoch() { return *epoch_; }
+
+  // ---- memslots (memslot.cpp) ----
+  // KVM_SET_USER_MEMORY_REGION: npages == 0 deletes; otherwise creates, moves
+  // (zapping the old range), resizes, or changes flags. 0 or -errno.
+  int set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint64_t backing_pfn,
+                        uint32_t flags);
+  // The current slot array; valid inside an epoch read section or while the
+  // caller serialises slot changes.
+  const MemslotArray* slots() const { return slots_.load(std::memory_order_acquire); }
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  // ---- faults (page_table.cpp) ----
+  // EPT violation on gfn: the fast path first, then the slow path.
+  Fault handle_ept_violation(uint64_t gfn, bool write);
+  // EPT misconfiguration on gfn (mmio_gen.cpp).
+  Fault handle_ept_misconfig(uint64_t gfn);
+  // Maps every page of a slot (largest level possible; writable unless logging).
+  int populate(uint32_t slot_id);
+  // The leaf SPTE value for gfn (0 if none) and its level; lockless.
+  uint64_t lookup(uint64_t gfn, int* level = nullptr);
+  // Removes every mapping of [gfn, gfn+n) and frees emptied tables (epoch).
+  void zap_range(uint64_t gfn, uint64_t n);
+
+  // ---- write-protection (page_table.cpp) ----
+  // Clear W on every SPTE mapping gfn / the pages of `mask` at gfn_base (a
+  // multiple of 64). Huge SPTEs become read-only, never dropped. Return true
+  // if a W bit was cleared (the caller owes a TLB flush). rmap walk per switch.
+  bool write_protect_gfn(const Memslot& s, uint64_t gfn);
+  bool write_protect_mask(const Memslot& s, uint64_t gfn_base, uint64_t mask);
+  bool write_protect_slot(const Memslot& s);
+  void flush_tlb();  // outside the lock
+
+  // ---- dirty log (dirty_log.cpp) ----
+  // KVM_GET_DIRTY_LOG into out[words]. 0 or -errno (-ENOENT: slot not logging,
+  // -EINVAL: bad slot, -EFAULT: out too small).
+  int get_dirty_log(uint32_t slot_id, uint64_t* out, size_t out_words);
+  // KVM_CLEAR_DIRTY_LOG (manual protect only): first_page multiple of 64,
+  // num_pages multiple of 64 unless it ends the slot. bitmap holds
+  // (num_pages + 63) / 64 words, bit i for page first_page + i.
+  int clear_dirty_log(uint32_t slot_id, uint64_t first_page, uint64_t num_pages,
+                      const uint64_t* bitmap);
+
+  // ---- split (split.cpp) ----
+  // Splits every huge mapping of [gfn, gfn + n) in `slot` down to 4K (eager).
+  // Returns the number of huge SPTEs split, or -errno.
+  long split_range(uint32_t slot_id, uint64_t gfn, uint64_t n, bool write_protect);
+
+  // ---- MMIO (mmio_gen.cpp) ----
+  // Called after every memslot change (generation already bumped), with the
+  // MMU lock held.
+  void mmio_on_memslot_change();
+  // Zap every MMIO SPTE by walking all tables (the baseline; also the wrap zap).
+  size_t zap_all_mmio();
+  size_t count_mmio_sptes();
+
+  // ---- audit (page_table.cpp) ----
+  // KVM's mmu_audit: every present leaf is legal and in its slot's rmap at its
+  // level, and every rmap entry is such a leaf (a bijection). Writes a reason
+  // into why[why_len] on failure. Takes the MMU lock.
+  bool audit(char* why, size_t why_len);
+  size_t count_leaves(int level);  // present leaves at `level` (lock held inside)
+
+  // Test hook for split: fail the non-blocking allocation.
+  SpinLock& mmu_lock() { return mmu_lock_; }
+
+ private:
+  friend struct MmuTestAccess;
+  // tables
+  Spte* table(uint64_t pa) const { return p_->va<Spte>(pa); }
+  uint64_t alloc_table_locked(int level);      // from the page cache; 0 if empty
+  bool topup_locked(size_t n);                 // may drop and retake mmu_lock_
+  void free_table_deferred(uint64_t pa);       // after a grace period
+  static void free_table_cb(EpochCallback* cb);
+  // Descend to the entry for gfn at `level`, creating tables if `create`.
+  // Entry for gfn at level *level (descending through present tables), or the
+  // present huge leaf met on the way (*level updated). nullptr if a table
+  // could not be allocated or is absent and !create.
+  Spte* entry_locked(uint64_t gfn, int* level, bool create);
+  bool wp_mask_walk(const Memslot& s, uint64_t gfn_base, uint64_t mask, bool lockless);
+  bool wp_slot_walk(const Memslot& s, bool lockless);
+  Fault install_mmio_locked(uint64_t gfn, uint64_t gen);
+  bool need_barrier_ = false;
+  Spte* walk_lockless(uint64_t gfn, int* level, uint64_t* value);
+  void zap_table_locked(uint64_t table_pa, int level, uint64_t gfn_base, uint64_t lo, uint64_t hi,
+                        const MemslotArray* a, bool* flush);
+  void zap_leaf_locked(Spte* s, uint64_t v, int level, uint64_t gfn, const MemslotArray* a);
+  bool wp_head(const RmapHead* h, int level, bool lockless);
+  bool fast_page_fault(uint64_t gfn, Fault* out);
+  Fault slow_page_fault(uint64_t gfn, bool write);
+  int max_level(const Memslot& s, uint64_t gfn) const;
+  void mark_dirty(const Memslot& s, uint64_t gfn);
+  int map_leaf_locked(const Memslot& s, uint64_t gfn, int level, bool writable);
+  // split
+  int split_huge_locked(const Memslot& s, Spte* sp, int level, uint64_t gfn, bool write_protect);
+  // memslots
+  bool alloc_slot_storage(Memslot& s, bool bitmap);
+  void free_slot_storage_deferred(const Memslot& s, bool rmaps, bool bitmap);
+  void free_deferred(uint64_t pa, size_t pages);
+  static void free_pages_cb(EpochCallback* cb);
+  void publish(MemslotArray* next);
+  // mmio
+  size_t zap_mmio_table_locked(uint64_t table_pa, int level);
+  size_t count_mmio_table_locked(uint64_t table_pa, int level);
+  bool audit_table_locked(uint64_t table_pa, int level, uint64_t gfn_base, const MemslotArray* a,
+                          size_t* leaves, char* why, size_t why_len);
+
+  const Platform* p_ = nullptr;
+  Epoch* epoch_ = nullptr;
+  ObjectCache* descs_ = nullptr;
+  Rmap rmap_;
+  MmuSwitches sw_;
+  Config cfg_;
+  SpinLock mmu_lock_;
+  uint64_t root_pa_ = 0;
+  std::atomic<const MemslotArray*> slots_{nullptr};
+  uint64_t slots_pa_ = 0;
+  std::atomic<uint64_t> generation_{0};
+  // Pages topped up outside the lock, consumed under it (KVM's mmu caches).
+  static constexpr size_t kPageCache = 8;
+  uint64_t page_cache_[kPageCache] = {};
+  size_t page_cache_n_ = 0;
+  MmuStats stats_;
+};
+
+}  // namespace hv::mm
