@@ -62,6 +62,20 @@ TEST(Cmdline, GuestsRunInTheOrderGivenWithTheirOwnArguments) {
   EXPECT_EQ(p.config.log_level, LogLevel::Debug);
 }
 
+TEST(Cmdline, AMigrationNamesItsControlGuestAndAnEmptyPausedDestination) {
+  Parsed p = parse_line("guest=src:image=dirtier,passes=9 guest=dst:image=none,start=paused guest=migrator:role=control");
+  ASSERT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(p.config.guest_count, 3u);
+  EXPECT_STREQ(p.config.guests[0].image, "dirtier");
+  EXPECT_STREQ(p.config.guests[0].args, "passes=9");
+  EXPECT_FALSE(p.config.guests[0].control);
+  EXPECT_STREQ(p.config.guests[1].image, "");
+  EXPECT_TRUE(p.config.guests[1].start_paused);
+  EXPECT_STREQ(p.config.guests[2].image, "migrator");
+  EXPECT_TRUE(p.config.guests[2].control);
+  EXPECT_FALSE(p.config.guests[2].start_paused);
+}
+
 TEST(Cmdline, EveryOutcomeNameRoundTrips) {
   for (size_t i = 0; i < sizeof kOutcomeNames / sizeof *kOutcomeNames; ++i) {
     std::string line = std::string("guest=g:expect=") + kOutcomeNames[i];
@@ -102,6 +116,9 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"guest=m:mem=12x", "even number of MiB"},
         Bad{"guest=m:mem=99999999999999999999", "even number of MiB"},
         Bad{"guest=m:expect=explode", "unknown expected outcome: 'explode'"},
+        Bad{"guest=m:role=root", "guest role must be control"},
+        Bad{"guest=m:image=../x", "guest image must be none or"},
+        Bad{"guest=m:start=now", "guest start must be paused"},
         Bad{"guest=m:novalue", "guest argument must be KEY=VALUE"},
         Bad{"guest=m:=v", "guest argument must be KEY=VALUE"},
         Bad{"guest=a guest=b guest=c guest=d guest=e guest=f guest=g guest=h guest=i", "too many guest= words"}),

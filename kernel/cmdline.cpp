@@ -102,6 +102,7 @@ public:
         split(v, ':', name, rest);
         if (!valid_name(name)) return fail("guest name must be 1-31 of [A-Za-z0-9_.-]", name);
         copy(g.name, name);
+        copy(g.image, name);
         size_t args_len = 0;
         while (rest.p && rest.n) {
             Str kv, more;
@@ -112,6 +113,19 @@ public:
             if (key.is("mem")) {
                 if (!parse_u64(value, g.mem_mib) || g.mem_mib < 2 || g.mem_mib > kMaxGuestMemMib || g.mem_mib % 2)
                     return fail("guest mem= must be an even number of MiB in 2..1024", kv);
+            } else if (key.is("role")) {
+                if (!value.is("control")) return fail("guest role must be control", value);
+                g.control = true;
+            } else if (key.is("image")) {
+                if (value.is("none")) {
+                    g.image[0] = '\0';
+                } else {
+                    if (!valid_name(value)) return fail("guest image must be none or 1-31 of [A-Za-z0-9_.-]", value);
+                    copy(g.image, value);
+                }
+            } else if (key.is("start")) {
+                if (!value.is("paused")) return fail("guest start must be paused", value);
+                g.start_paused = true;
             } else if (key.is("expect")) {
                 if (!parse_outcome(value.p, value.n, g.expect)) return fail("unknown expected outcome", value);
             } else {

@@ -9,6 +9,9 @@
 //   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)
 //       mem=MIB       the guest's memory slot, 2..1024 MiB, 2 MiB multiples (default 16)
 //       expect=OUTCOME  how the guest's run must end (default exit): see guest_outcome.h
+//       role=control  the control guest: may use the privileged hypercalls
+//       image=NAME|none  the module to load (default: the guest's name); none: empty memory
+//       start=paused  created paused, to be resumed by the control guest
 //       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
 //
 // Without a guest= word the default scenario runs: guest=memtest.
@@ -30,8 +33,11 @@ inline constexpr uint64_t kMaxGuestMemMib = 1024;
 struct GuestSpec {
     char name[HV_GUEST_NAME_MAX];
     char args[HV_GUEST_ARGS_MAX];  // what the guest sees: the keys the kernel does not take
+    char image[HV_GUEST_NAME_MAX];  // "" for an empty guest (image=none)
     uint64_t mem_mib;
     Outcome expect;
+    bool control;
+    bool start_paused;
 };
 
 enum class SelfTest : uint8_t { None, NullDeref, Smp };

@@ -26,18 +26,19 @@ void audit_ept(const Vm& vm) {
     uint64_t outside = 0, misdirected = 0, in_memtest = 0;
     const MemtestReport& m = vm.memtest();
     size_t leaves = vm.ept().for_each_leaf([&](uint64_t gpa, uint64_t e) {
-        if (gpa >= vm.mem_bytes()) ++outside;
-        else if ((e & vmx::ept::ADDRESS_MASK) != vm.backing() + gpa) ++misdirected;
+        uint64_t hpa;
+        if (!vm.expected_backing(gpa, hpa)) ++outside;
+        else if ((e & vmx::ept::ADDRESS_MASK) != hpa) ++misdirected;
         if (m.valid && gpa >= m.gpa && gpa - m.gpa < m.bytes) ++in_memtest;
     });
     uint64_t violations = vm.stats().ept_violations;
     if (outside || misdirected)
-        return report_fail(test, "%lu leaves outside the slot, %lu not mapping their own backing frame", outside,
-                           misdirected);
+        return report_fail(test, "%lu leaves outside the slot and windows, %lu not mapping their own backing frame",
+                           outside, misdirected);
     if (leaves != violations)
         return report_fail(test, "%zu EPT leaves but %lu EPT violations: population is not one fault per page",
                            leaves, violations);
-    report_pass(test, "%zu leaves, one per EPT violation, each mapping its own slot frame", leaves);
+    report_pass(test, "%zu leaves, one per EPT violation, each mapping its own frame", leaves);
 
     if (!m.valid) return;
     format(test, sizeof test, "%s: lazy EPT population", vm.name());

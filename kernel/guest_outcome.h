@@ -17,10 +17,13 @@ enum class Outcome : uint8_t {
     BadIo,         // an I/O access the hypervisor refuses (string I/O)
     EntryFailed,   // VMLAUNCH/VMRESUME failed or VM entry failed its checks
     Unexpected,    // a VM exit the hypervisor does not handle
+    Stopped,       // stopped by the control guest (HV_HC_STOP_GUEST)
+    Abandoned,     // left paused when no guest could resume it any more
 };
 
 inline constexpr const char* kOutcomeNames[] = {
     "exit", "exit_failing", "triple_fault", "outside_slot", "halted", "bad_io", "entry_failed", "unexpected",
+    "stopped", "abandoned",
 };
 
 inline constexpr const char* outcome_name(Outcome o) { return kOutcomeNames[size_t(o)]; }

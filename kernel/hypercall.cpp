@@ -1,19 +1,21 @@
 #include "kernel/hypercall.h"
 
 #include "include/hv/hypercall.h"
+#include "arch/x86/cpu.h"
 #include "kernel/vm.h"
+#include "kernel/vm_table.h"
 
 namespace hv {
 namespace {
 
-constexpr HypercallResult ok(int64_t v = 0) { return {v, false}; }
-constexpr HypercallResult err(int e) { return {-int64_t(e), false}; }
+constexpr HypercallResult ok(int64_t v = 0) { return {v, false, false}; }
+constexpr HypercallResult err(int e) { return {-int64_t(e), false, false}; }
 
 HypercallResult hc_version(Vm&, const HypercallArgs&) { return ok(HV_ABI_VERSION); }
 
 HypercallResult hc_exit(Vm& vm, const HypercallArgs& a) {
     vm.guest_exit(a.a0);
-    return {0, true};
+    return {0, true, false};
 }
 
 HypercallResult hc_memtest_report(Vm& vm, const HypercallArgs& a) {
@@ -48,25 +50,103 @@ HypercallResult hc_stats(Vm& vm, const HypercallArgs& a) {
     return ok(sizeof s);
 }
 
+// The guest a privileged call names: another live guest, never the caller.
+Vm* other_guest(Vm& caller, uint64_t id) {
+    Vm* t = vm_table::get(id);
+    return t && t != &caller && !t->stopped() ? t : nullptr;
+}
+
+HypercallResult hc_pause(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    t->request_pause();
+    if (t->paused()) return ok();
+    // Its own CPU parks it between two slices; let it have the CPU.
+    return {-int64_t(HV_EAGAIN), false, true};
+}
+
+HypercallResult hc_resume(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    t->request_resume();
+    return ok();
+}
+
+HypercallResult hc_get_vcpu_state(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    if (a.a2 < sizeof(hv_vcpu_state)) return err(HV_EINVAL);
+    if (!t->paused()) return err(HV_EBUSY);
+    if (!vm.write_guest(a.a1, &t->exported_state(), sizeof(hv_vcpu_state))) return err(HV_EFAULT);
+    return ok(sizeof(hv_vcpu_state));
+}
+
+// What VM entry would refuse and we can tell cheaply; the rest of the
+// guest-state checks are VM entry's, which stops only the target guest.
+bool plausible(const hv_vcpu_state& s, const vmx::Controls& c) {
+    constexpr uint64_t kEferValid = x86::efer::SCE | x86::efer::LME | x86::efer::LMA | x86::efer::NXE;
+    constexpr uint64_t kRflagsReserved = 0xffffffffffc08028ull;  // bits 3, 5, 15, 22-63
+    uint64_t cr0_fixed0 = c.cr0_fixed0 & ~(x86::cr0::PE | x86::cr0::PG);
+    return (s.cr0 & cr0_fixed0) == cr0_fixed0 && !(s.cr0 & ~c.cr0_fixed1) &&
+           (s.cr4 & c.cr4_fixed0) == c.cr4_fixed0 && !(s.cr4 & ~c.cr4_fixed1) && !(s.efer & ~kEferValid) &&
+           (s.rflags & 2) && !(s.rflags & kRflagsReserved);
+}
+
+HypercallResult hc_set_vcpu_state(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    if (a.a2 < sizeof(hv_vcpu_state)) return err(HV_EINVAL);
+    if (!t->paused()) return err(HV_EBUSY);
+    hv_vcpu_state s;
+    if (!vm.read_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
+    if (!plausible(s, t->controls())) return err(HV_EINVAL);
+    t->set_pending_state(s);
+    return ok();
+}
+
+HypercallResult hc_map_guest(Vm& vm, const HypercallArgs& a) {
+    Vm* t = vm_table::get(a.a0);
+    if (!t || t == &vm) return err(HV_ENOENT);
+    if (a.a2 & ~uint64_t(HV_MAP_WRITABLE)) return err(HV_EINVAL);
+    int r = vm.add_window(Window{a.a1, t, bool(a.a2 & HV_MAP_WRITABLE)});
+    return r ? err(-r) : ok(int64_t(t->mem_bytes()));
+}
+
+HypercallResult hc_stop_guest(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    t->request_stop();
+    return ok();
+}
+
 struct Call {
     const char* name;
+    bool privileged;  // the control guest's only
     HypercallResult (*fn)(Vm&, const HypercallArgs&);
 };
 
 // Indexed by call number (enum hv_hypercall).
 constexpr Call kCalls[] = {
-    {"version", hc_version},
-    {"exit", hc_exit},
-    {"memtest_report", hc_memtest_report},
-    {"console_write", hc_console_write},
-    {"stats", hc_stats},
+    {"version", false, hc_version},
+    {"exit", false, hc_exit},
+    {"memtest_report", false, hc_memtest_report},
+    {"console_write", false, hc_console_write},
+    {"stats", false, hc_stats},
+    {"pause", true, hc_pause},
+    {"resume", true, hc_resume},
+    {"get_vcpu_state", true, hc_get_vcpu_state},
+    {"set_vcpu_state", true, hc_set_vcpu_state},
+    {"map_guest", true, hc_map_guest},
+    {"stop_guest", true, hc_stop_guest},
 };
 
 }  // namespace
 
 HypercallResult dispatch_hypercall(Vm& vm, const HypercallArgs& a) {
     if (a.nr >= sizeof kCalls / sizeof *kCalls) return err(HV_ENOSYS);
-    return kCalls[a.nr].fn(vm, a);
+    const Call& c = kCalls[a.nr];
+    if (c.privileged && !vm.control()) return err(HV_EPERM);
+    return c.fn(vm, a);
 }
 
 }  // namespace hv

@@ -17,6 +17,7 @@ struct HypercallArgs {
 struct HypercallResult {
     int64_t value;  // what the guest finds in RAX
     bool stop;      // the call ended the guest (HV_HC_EXIT): do not resume it
+    bool yield;     // give up the rest of the slice (the caller waits for another guest)
 };
 
 HypercallResult dispatch_hypercall(Vm& vm, const HypercallArgs& args);

@@ -13,7 +13,7 @@
 #include "kernel/multiboot2.h"
 #include "kernel/scheduler.h"
 #include "kernel/smp.h"
-#include "kernel/static_pool.h"
+#include "kernel/vm_table.h"
 #include "kernel/symbols.h"
 #include "kernel/verdict.h"
 #include "kernel/vm.h"
@@ -101,8 +101,6 @@ const mb2::Module* find_module(const char* name) {
     print("hv: selftest: read 0x%lx at address 0\n", *null);
 }
 
-StaticPool<Vm, kMaxGuests> vm_pool;
-
 // Creates every guest of the command line, runs them together on this CPU,
 // then audits each one and gives its memory back.
 void run_guests() {
@@ -113,18 +111,19 @@ void run_guests() {
         const cmdline::GuestSpec& spec = config.guests[i];
         char test[64];
         format(test, sizeof test, "%s: start", spec.name);
-        const mb2::Module* image = find_module(spec.name);
-        if (!image) {
-            report_fail(test, "no guest image named '%s' among the boot modules", spec.name);
+        const mb2::Module* image = spec.image[0] ? find_module(spec.image) : nullptr;
+        if (spec.image[0] && !image) {
+            report_fail(test, "no guest image named '%s' among the boot modules", spec.image);
             continue;
         }
-        print("guest %s: %lu MiB, args '%s', expect %s\n", spec.name, spec.mem_mib, spec.args,
-              outcome_name(spec.expect));
-        Vm* vm = vms[i] = vm_pool.create(spec, frames, controls, 0u);
+        print("guest %zu %s: %lu MiB, image %s, args '%s'%s%s, expect %s\n", i, spec.name, spec.mem_mib,
+              spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
+              spec.start_paused ? ", paused" : "", outcome_name(spec.expect));
+        Vm* vm = vms[i] = vm_table::create(unsigned(i), spec, frames, controls, 0u);
         char why[160];
-        if (!vm->create(*image, why, sizeof why)) {
+        if (!vm->create(image, why, sizeof why)) {
             report_fail(test, "%s", why);
-            vm_pool.destroy(vm);
+            vm_table::destroy(vm);
             vms[i] = nullptr;
             continue;
         }
@@ -137,7 +136,11 @@ void run_guests() {
     for (size_t i = 0; i < config.guest_count; ++i) {
         if (!vms[i]) continue;
         audit_guest(*vms[i], vms[i]->outcome(), config.guests[i].expect);
-        vm_pool.destroy(vms[i]);
+    }
+    // Windows into other guests' memory end with their owners: destroy only
+    // once every audit is done.
+    for (size_t i = 0; i < config.guest_count; ++i) {
+        if (vms[i]) vm_table::destroy(vms[i]);
     }
     if (frames.free_frames() == free_before)
         report_pass("frames: no leak", "%zu frames free before and after the guests", free_before);

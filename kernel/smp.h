@@ -54,6 +54,12 @@ bool check_vmx_controls(const vmx::Controls& bsp);
 // Called by the interrupt path on a kick IPI.
 void on_kick();
 
+// Opens an interrupt window (STI, one instruction, CLI) so that a pending kick
+// is taken and EOI'd. Work runs with interrupts disabled; a vCPU loop that
+// leaves a guest on an external-interrupt exit (the kick) calls this before
+// it enters again, or the still-pending IPI would make it exit at once.
+void take_pending_interrupts();
+
 // selftest=smp: reports PASS/FAIL/SKIP lines for bring-up, VMXON on every CPU
 // (the BSP's included: it calls vmx::enable itself), posted work and IPIs,
 // then ends the run.

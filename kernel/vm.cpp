@@ -31,10 +31,10 @@ bool fail(char* why, size_t n, const char* fmt, ...) {
 
 }  // namespace
 
-bool Vm::create(const mb2::Module& image, char* why, size_t n) {
+bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     mem_bytes_ = spec_.mem_mib << 20;
-    uint64_t image_bytes = image.end - image.start;
-    if (image_bytes == 0 || image_bytes > mem_bytes_ - HV_GUEST_LOAD_GPA)
+    uint64_t image_bytes = image ? image->end - image->start : 0;
+    if (image && (image_bytes == 0 || image_bytes > mem_bytes_ - HV_GUEST_LOAD_GPA))
         return fail(why, n, "image of %lu bytes does not fit in %lu MiB at 0x%x", image_bytes, spec_.mem_mib,
                     HV_GUEST_LOAD_GPA);
 
@@ -44,7 +44,8 @@ bool Vm::create(const mb2::Module& image, char* why, size_t n) {
     if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
     // Zeroed: a guest must never see what an earlier guest left in a frame.
     memset(x86::phys_to_virt(backing_), 0, mem_bytes_);
-    memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image.start), image_bytes);
+    if (image)
+        memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image->start), image_bytes);
 
     auto* boot = x86::phys_to_virt<hv_guest_boot>(backing_ + HV_GUEST_BOOT_GPA);
     boot->magic = HV_GUEST_BOOT_MAGIC;
@@ -63,6 +64,10 @@ bool Vm::create(const mb2::Module& image, char* why, size_t n) {
     vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
     vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
     regs_.rbx = HV_GUEST_BOOT_GPA;
+    if (spec_.start_paused) {
+        export_state();
+        pause_requested_ = paused_ = true;
+    }
     return true;
 }
 
@@ -121,6 +126,60 @@ bool Vm::run_slice(uint64_t slice_tsc) {
         if (next == Next::Stop) break;
     }
     return true;
+}
+
+bool Vm::service_requests() {
+    if (stopped_) return false;
+    if (__atomic_load_n(&stop_requested_, __ATOMIC_ACQUIRE)) {
+        stop(Outcome::Stopped, "stopped by the control guest");
+        return false;
+    }
+    bool want_pause = __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
+    if (want_pause && !paused_) {
+        export_state();
+        // Release: the state above is complete before anyone sees paused.
+        __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
+    } else if (!want_pause && paused_) {
+        if (has_pending_) import_state();
+        has_pending_ = false;
+        __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
+    }
+    return !paused_ && !stopped_;
+}
+
+void Vm::set_pending_state(const hv_vcpu_state& s) {
+    pending_ = s;
+    has_pending_ = true;
+}
+
+void Vm::abandon() { stop(Outcome::Abandoned, "left paused with no running guest to resume it"); }
+
+int Vm::add_window(const Window& w) {
+    uint64_t size = w.target->mem_bytes();
+    if (w.gpa % (2ull << 20) || w.gpa < mem_bytes_ || w.gpa >= kMaxWindowEnd || size > kMaxWindowEnd - w.gpa)
+        return -HV_EINVAL;
+    if (window_count_ == HV_MAP_MAX) return -HV_ENOSPC;
+    for (size_t i = 0; i < window_count_; ++i) {
+        const Window& o = windows_[i];
+        if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) return -HV_EEXIST;
+    }
+    windows_[window_count_++] = w;
+    return 0;
+}
+
+bool Vm::expected_backing(uint64_t gpa, uint64_t& hpa) const {
+    if (gpa < mem_bytes_) {
+        hpa = backing_ + gpa;
+        return true;
+    }
+    for (size_t i = 0; i < window_count_; ++i) {
+        const Window& w = windows_[i];
+        if (gpa >= w.gpa && gpa - w.gpa < w.target->mem_bytes()) {
+            hpa = w.target->backing() + (gpa - w.gpa);
+            return true;
+        }
+    }
+    return false;
 }
 
 bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {

@@ -13,6 +13,7 @@
 #include "kernel/guest_console.h"
 #include "kernel/guest_outcome.h"
 #include "kernel/guest_regs.h"
+#include "include/hv/hypercall.h"
 
 namespace hv {
 
@@ -33,17 +34,27 @@ struct MemtestReport {
     uint64_t gpa, bytes, mismatches;
 };
 
+// Another guest's memory mapped into this one (HV_HC_MAP_GUEST).
+struct Window {
+    uint64_t gpa;  // where it starts in this guest
+    class Vm* target;
+    bool writable;
+};
+
 class Vm {
 public:
-    Vm(const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls, unsigned cpu)
-        : spec_(spec), frames_(frames), controls_(controls), cpu_(cpu), ept_(frames), console_(spec_.name) {}
+    Vm(unsigned id, const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls,
+       unsigned cpu)
+        : id_(id), spec_(spec), frames_(frames), controls_(controls), cpu_(cpu), ept_(frames),
+          console_(spec_.name) {}
     ~Vm() { destroy(); }
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
 
-    // Allocates and zeroes the slot, loads the image, builds the VMCS. False
-    // with a reason in why when resources run out or the image does not fit.
-    bool create(const mb2::Module& image, char* why, size_t why_size);
+    // Allocates and zeroes the slot, loads the image (none: empty memory),
+    // builds the VMCS. False with a reason in why when resources run out or
+    // the image does not fit.
+    bool create(const mb2::Module* image, char* why, size_t why_size);
 
     // Runs the vCPU on this CPU until the guest stops (true) or has used
     // slice_tsc TSC ticks (false; 0 means no limit). The caller has made this
@@ -53,6 +64,30 @@ public:
     bool stopped() const { return stopped_; }
     Outcome outcome() const { return outcome_; }
 
+    // Requests from the control guest, served by this VM's own CPU between
+    // two slices (service_requests()), because only that CPU may touch its
+    // VMCS. Flags are atomics: the requester may run on another CPU.
+    void request_pause() { __atomic_store_n(&pause_requested_, true, __ATOMIC_RELEASE); }
+    void request_resume() { __atomic_store_n(&pause_requested_, false, __ATOMIC_RELEASE); }
+    void request_stop() { __atomic_store_n(&stop_requested_, true, __ATOMIC_RELEASE); }
+    // Acquire: a requester that sees paused also sees exported_state().
+    bool paused() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
+    const hv_vcpu_state& exported_state() const { return exported_; }
+    // Taken while paused; applied to the VMCS at the resume.
+    void set_pending_state(const hv_vcpu_state& s);
+    // Returns true when the VM may run now (VMCS current on this CPU).
+    bool service_requests();
+    void abandon();
+
+    unsigned id() const { return id_; }
+    bool control() const { return spec_.control; }
+    const vmx::Controls& controls() const { return controls_; }
+    // [0, 2^39): beyond that an EPT walk of 4 levels still reaches, but no
+    // guest of ours maps it.
+    static constexpr uint64_t kMaxWindowEnd = 1ull << 39;
+    int add_window(const Window& w);  // 0 or a negative errno
+    // The host-physical page that gpa must map to: its slot or a window.
+    bool expected_backing(uint64_t gpa, uint64_t& hpa) const;
     const char* name() const { return spec_.name; }
     const char* stop_reason() const { return reason_; }
     uint64_t exit_status() const { return exit_status_; }
@@ -74,6 +109,9 @@ public:
 private:
     enum class Next : uint8_t { Resume, Yield, Stop };
 
+    void export_state();
+    void import_state();
+
     void destroy();
     Next handle_exit(uint32_t reason);
     Next stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -86,6 +124,7 @@ private:
     Next on_ept_violation();
     Next on_vmcall();
 
+    unsigned id_;
     cmdline::GuestSpec spec_;
     mm::FrameAllocator& frames_;
     const vmx::Controls& controls_;
@@ -98,6 +137,12 @@ private:
     uint64_t vmcs_ = 0;
     bool launched_ = false;
     bool stopped_ = false;
+    bool pause_requested_ = false, stop_requested_ = false, paused_ = false;
+    hv_vcpu_state exported_{};
+    hv_vcpu_state pending_{};
+    bool has_pending_ = false;
+    Window windows_[HV_MAP_MAX] = {};
+    size_t window_count_ = 0;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";
     uint64_t exit_status_ = 0;

@@ -154,17 +154,30 @@ Vm::Next Vm::on_ept_violation() {
     uint64_t gpa = rd(F::GUEST_PHYSICAL_ADDRESS);
     uint64_t q = rd(F::EXIT_QUALIFICATION);
     const char* access = q & vmx::ept_violation::FETCH ? "fetch" : q & vmx::ept_violation::WRITE ? "write" : "read";
-    if (gpa >= mem_bytes_)
+    uint64_t page = gpa & ~0xfffull, hpa;
+    if (!expected_backing(page, hpa))
         return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx outside every memory slot (slot: [0, 0x%lx)), rip=0x%lx",
                     access, gpa, mem_bytes_, rd(F::GUEST_RIP));
-    // Every leaf this EPT has maps read/write/execute, so a violation on a
-    // mapped page means a stale translation: a hypervisor bug, never resumed
-    // (it would fault again forever).
+    uint64_t rwx = vmx::ept::RWX;
+    bool window = gpa >= mem_bytes_;
+    if (window) {
+        const Window* w = nullptr;
+        for (size_t i = 0; i < window_count_; ++i)
+            if (gpa >= windows_[i].gpa && gpa - windows_[i].gpa < windows_[i].target->mem_bytes()) w = &windows_[i];
+        // Another guest's memory is data: never executable here.
+        rwx = w->writable ? vmx::ept::READ | vmx::ept::WRITE : vmx::ept::READ;
+        // Qualification bits 0-2 (read, write, fetch) line up with EPT's R, W, X.
+        if (q & (vmx::ept_violation::WRITE | vmx::ept_violation::FETCH) & ~rwx)
+            return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx in %s's %s window, rip=0x%lx", access, gpa,
+                        w->target->name(), w->writable ? "writable" : "read-only", rd(F::GUEST_RIP));
+    }
+    // Leaves are created with every permission their region allows, so a
+    // violation on a mapped page means a stale translation: a hypervisor bug,
+    // never resumed (it would fault again forever).
     if (q & (vmx::ept_violation::READABLE | vmx::ept_violation::WRITABLE | vmx::ept_violation::EXECUTABLE))
         return stop(Outcome::Unexpected, "EPT violation on mapped GPA 0x%lx (qualification 0x%lx): stale translation",
                     gpa, q);
-    uint64_t page = gpa & ~0xfffull;
-    if (!ept_.map_4k(page, backing_ + page))
+    if (!ept_.map_4k(page, hpa, rwx))
         return stop(Outcome::Unexpected, "out of frames for EPT tables at GPA 0x%lx", gpa);
     ++stats_.ept_violations;
     return Next::Resume;
@@ -173,13 +186,13 @@ Vm::Next Vm::on_ept_violation() {
 Vm::Next Vm::on_vmcall() {
     skip_instruction();
     ++stats_.hypercalls;
-    HypercallResult r{-int64_t(HV_EPERM), false};
+    HypercallResult r{-int64_t(HV_EPERM), false, false};
     // Hypercalls are for the guest's kernel, not for its user programs.
     if (guest_cpl() == 0) r = dispatch_hypercall(*this, {regs_.rax, regs_.rbx, regs_.rcx, regs_.rdx, regs_.rsi});
     if (r.stop) return Next::Stop;
     if (r.value < 0) ++stats_.hypercall_errors;
     regs_.rax = uint64_t(r.value);
-    return Next::Resume;
+    return r.yield ? Next::Yield : Next::Resume;
 }
 
 }  // namespace hv

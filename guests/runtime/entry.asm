@@ -1,6 +1,7 @@
 ; Guest entry: the hypervisor starts us in 32-bit protected mode, paging off,
-; EBX = the hv_guest_boot address. We zero .bss, identity-map the first 1 GiB
-; with 2 MiB pages, enter long mode and call guest_start(boot).
+; EBX = the hv_guest_boot address. We zero .bss, identity-map the first 4 GiB
+; with 2 MiB pages (a control guest maps other guests' memory above its own),
+; enter long mode and call guest_start(boot).
 
 bits 32
 
@@ -31,17 +32,27 @@ _start:
     mov eax, pdpt
     or eax, PTE_PW
     mov [pml4], eax
-    mov eax, pd
-    or eax, PTE_PW
-    mov [pdpt], eax
     xor ecx, ecx
-.fill:
+.fill_pdpt:                         ; PDPT[0..3] -> the four page directories
+    mov eax, ecx
+    shl eax, 12
+    add eax, pd
+    or eax, PTE_PW
+    mov [pdpt + ecx * 8], eax
+    inc ecx
+    cmp ecx, 4
+    jb .fill_pdpt
+    xor ecx, ecx
+.fill:                              ; 2048 x 2 MiB = 4 GiB
     mov eax, ecx
     shl eax, 21
     or eax, PDE_PS_PW
     mov [pd + ecx * 8], eax
+    mov eax, ecx
+    shr eax, 11                     ; the high dword of ecx << 21
+    mov [pd + ecx * 8 + 4], eax
     inc ecx
-    cmp ecx, 512
+    cmp ecx, 2048
     jb .fill
 
     mov eax, cr4
@@ -89,6 +100,6 @@ section .bss
 align 4096
 pml4: resb 4096
 pdpt: resb 4096
-pd:   resb 4096
+pd:   resb 4096 * 4
 guest_stack: resb 16384
 guest_stack_top:

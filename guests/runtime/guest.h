@@ -34,3 +34,15 @@ void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 }  // namespace hv::guest
 
 int guest_main(const hv::guest::Args& args);
+
+namespace hv::guest {
+
+// Pauses guest `id` (privileged): HV_HC_PAUSE until it is parked.
+inline int64_t pause_guest(uint64_t id) {
+    int64_t r;
+    while ((r = hypercall(HV_HC_PAUSE, id)) == -HV_EAGAIN) {
+    }
+    return r;
+}
+
+}  // namespace hv::guest

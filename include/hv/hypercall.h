@@ -40,6 +40,43 @@ enum hv_hypercall {
                                  guest wrote and verified, for the EPT audit */
     HV_HC_CONSOLE_WRITE = 3,  /* (gpa, len) -> len; len <= HV_CONSOLE_WRITE_MAX */
     HV_HC_STATS = 4,          /* (gpa, size) -> bytes written: struct hv_stats */
+
+    /* Privileged: the control guest only (-EPERM for any other). Guests are
+     * named by id: their position on the kernel command line, from 0. */
+    HV_HC_PAUSE = 5,          /* (id) -> 0 once paused, -EAGAIN until then */
+    HV_HC_RESUME = 6,         /* (id) -> 0 */
+    HV_HC_GET_VCPU_STATE = 7, /* (id, gpa, size) -> bytes: struct hv_vcpu_state; paused only */
+    HV_HC_SET_VCPU_STATE = 8, /* (id, gpa, size) -> 0; applied when resumed; paused only */
+    HV_HC_MAP_GUEST = 9,      /* (id, gpa, flags) -> bytes mapped: the guest's whole
+                                 memory appears in the caller's at gpa */
+    HV_HC_STOP_GUEST = 10,    /* (id) -> 0: the guest is stopped for good */
+};
+
+/* HV_HC_MAP_GUEST flags. */
+#define HV_MAP_WRITABLE 1u
+#define HV_MAP_MAX 4u /* windows per caller */
+
+/* A segment register, in the VMCS's access-rights format. */
+struct hv_segment {
+    uint64_t base;
+    uint32_t limit;
+    uint32_t access_rights; /* bit 16: unusable */
+    uint16_t selector;
+    uint16_t reserved[3];
+};
+
+/* The state of a paused guest's vCPU: everything a destination needs to go
+ * on where the source stopped. */
+struct hv_vcpu_state {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rip, rflags;
+    uint64_t cr0, cr3, cr4, efer, pat, dr7;
+    struct hv_segment es, cs, ss, ds, fs, gs, ldtr, tr;
+    uint64_t gdtr_base, idtr_base;
+    uint32_t gdtr_limit, idtr_limit;
+    uint32_t interruptibility, activity;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 };
 
 #define HV_CONSOLE_WRITE_MAX 1024u
@@ -57,7 +94,11 @@ struct hv_stats {
 #define HV_EPERM 1
 #define HV_ENOENT 2
 #define HV_EFAULT 14
+#define HV_EAGAIN 11
+#define HV_EBUSY 16
+#define HV_EEXIST 17
 #define HV_EINVAL 22
+#define HV_ENOSPC 28
 #define HV_ENOSYS 38
 
 /* The guest's console: bytes written to the transmit register of a 16550 at

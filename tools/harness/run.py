@@ -326,11 +326,13 @@ def main(argv):
     have = sorted(f[:-4] for f in os.listdir(guests_dir) if f.endswith(".bin")) \
         if os.path.isdir(guests_dir) else []
     for g in a.guest:
-        name = g.split(":", 1)[0]
+        name, _, gargs = g.partition(":")
         if re.search(r"\s", g) or not name:
             say("error: bad --guest %r: NAME[:ARGS] without spaces" % g, sys.stderr)
             return EXIT_ERROR
-        if name not in have:
+        images = [kv[6:] for kv in gargs.split(",") if kv.startswith("image=")]
+        name = images[-1] if images else name
+        if name != "none" and name not in have:
             say("error: no guest image %s/%s.bin (have: %s)"
                 % (guests_dir, name, " ".join(have) or "none"), sys.stderr)
             return EXIT_ERROR

@@ -16,8 +16,8 @@ bool Ept::init() {
     return true;
 }
 
-bool Ept::map_4k(uint64_t gpa, uint64_t hpa) {
-    if (gpa >= kEptMaxGpa) return false;
+bool Ept::map_4k(uint64_t gpa, uint64_t hpa, uint64_t rwx) {
+    if (gpa >= kEptMaxGpa || !(rwx & ept::READ) || (rwx & ~ept::RWX)) return false;
     uint64_t pa = root_;
     for (int level = 4; level > 1; --level) {
         uint64_t& e = table(pa)[(gpa >> (12 + 9 * (level - 1))) & 511];
@@ -32,7 +32,7 @@ bool Ept::map_4k(uint64_t gpa, uint64_t hpa) {
         }
         pa = e & ept::ADDRESS_MASK;
     }
-    table(pa)[(gpa >> 12) & 511] = (hpa & ept::ADDRESS_MASK) | ept::RWX | ept::MEMORY_TYPE_WB;
+    table(pa)[(gpa >> 12) & 511] = (hpa & ept::ADDRESS_MASK) | rwx | ept::MEMORY_TYPE_WB;
     return true;
 }
 

@@ -49,9 +49,11 @@ public:
 
     uint64_t eptp() const { return root_ | ept::EPTP_MEMORY_TYPE_WB | ept::EPTP_WALK_LENGTH_4; }
 
-    // Maps the 4 KiB guest frame at gpa to hpa, read/write/execute, write-back.
-    // False when a table frame cannot be allocated or gpa is out of range.
-    bool map_4k(uint64_t gpa, uint64_t hpa);
+    // Maps the 4 KiB guest frame at gpa to hpa with the permissions `rwx`
+    // (READ, READ|WRITE, READ|EXECUTE or RWX: never write without read, which
+    // would be a misconfiguration), write-back. False when a table frame
+    // cannot be allocated or gpa is out of range.
+    bool map_4k(uint64_t gpa, uint64_t hpa, uint64_t rwx = ept::RWX);
 
     // Visits every present leaf: fn(gpa, entry). Returns the number visited.
     template <class Fn>
