@@ -6,6 +6,7 @@ void Epoch::init(const Platform* p, size_t max_pending) {
   p_ = p;
   max_pending_ = max_pending;
   gp_seq_.store(0, std::memory_order_relaxed);
+  done_hw_.store(0, std::memory_order_relaxed);
   for (Cpu& c : cpus_) {
     c.qs.store(kOffline, std::memory_order_relaxed);
     c.nesting.store(0, std::memory_order_relaxed);
@@ -65,7 +66,21 @@ uint64_t Epoch::completed() const {
     const uint64_t q = c.qs.load(std::memory_order_seq_cst);  // step 3 (and 4)
     if (q < m) m = q;
   }
-  return m;
+  // acquire: whoever saw GP hw complete had synchronised with every CPU's
+  // QS release; we inherit that through their release below.
+  const uint64_t hw = done_hw_.load(std::memory_order_acquire);
+  if (m > hw) {
+    note_completed(m);
+    return m;
+  }
+  return hw;
+}
+
+void Epoch::note_completed(uint64_t g) const {
+  uint64_t cur = done_hw_.load(std::memory_order_relaxed);
+  while (cur < g && !done_hw_.compare_exchange_weak(cur, g, std::memory_order_acq_rel,
+                                                    std::memory_order_relaxed)) {
+  }
 }
 
 uint64_t Epoch::start_gp_locked() {

@@ -119,12 +119,17 @@ class Epoch {
     std::atomic<uint32_t> nesting{0};
   };
 
-  uint64_t completed() const;       // min over CPUs of qs_, capped at gp_seq_
+  // min over CPUs of qs_, capped at gp_seq_, and never below a grace period
+  // already seen complete: a CPU coming online stores qs_ = 0 for a moment
+  // (ordering step 4), which must not make a completed GP look incomplete.
+  uint64_t completed() const;
+  void note_completed(uint64_t g) const;
   uint64_t start_gp_locked();
 
   const Platform* p_ = nullptr;
   size_t max_pending_ = 0;
   std::atomic<uint64_t> gp_seq_{0};
+  mutable std::atomic<uint64_t> done_hw_{0};  // highest GP seen complete
   Cpu cpus_[kMaxCpus];
 
   SpinLock cb_lock_;  // protects the queue, need_gp_ and the counters below

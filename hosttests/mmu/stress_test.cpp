@@ -1,0 +1,346 @@
+// Thread stress tests, built twice: under ThreadSanitizer and under
+// AddressSanitizer (freed arena pages are poisoned, so a read of memory freed
+// too early is a report). HV_STRESS_SECONDS lengthens each test (default 1.5).
+//
+//  (a) lockless rmap walkers against a writer adding and removing: every
+//      SPTE that stays in the rmap for a whole walk is seen by that walk;
+//  (b) epochs: readers never see an object whose page has been freed;
+//  (c) KVM's dirty_log_test invariant: vCPU threads write only through
+//      writable SPTEs (a per-vCPU "TLB" that the flush empties), a harvester
+//      gets (and clears) the log and copies the reported pages; after the
+//      last harvest the copy equals memory: zero lost dirty pages.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "hosttests/mmu/host_platform.h"
+#include "mm/mmu.h"
+
+namespace hv::mm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds() {
+  const char* s = std::getenv("HV_STRESS_SECONDS");
+  return s ? std::atof(s) : 1.5;
+}
+
+// ---------------- (a) rmap walkers vs add/remove ----------------
+
+TEST(RmapStress, LocklessWalkersSeeEverySpteThatStays) {
+  host::Arena arena(512);
+  Epoch e;
+  e.init(arena.platform(), 1 << 12);
+  ObjectCache descs;
+  ASSERT_TRUE(descs.init(arena.platform(), &e, sizeof(PteListDesc)));
+  Rmap r;
+  r.init(&descs);
+  constexpr int kHeads = 4, kStable = 5, kChurn = 40;
+  std::vector<RmapHead> heads(kHeads);
+  std::vector<Spte> stable(kHeads * kStable), churn(kHeads * kChurn);
+  host::set_cpu(0);
+  ASSERT_TRUE(e.cpu_online());
+  for (int h = 0; h < kHeads; ++h)
+    for (int i = 0; i < kStable; ++i) ASSERT_GE(r.add(&heads[h], &stable[h * kStable + i], AllocMode::kMayBlock), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> walks{0}, misses{0};
+  auto walker = [&](unsigned cpu) {
+    host::set_cpu(cpu);
+    e.cpu_online();
+    std::vector<char> seen(kStable);
+    for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+      const int h = static_cast<int>(n % kHeads);
+      std::fill(seen.begin(), seen.end(), 0);
+      {
+        EpochReadGuard g(e);
+        r.walk_lockless(&heads[h], [&](Spte* s) {
+          const ptrdiff_t i = s - &stable[h * kStable];
+          if (i >= 0 && i < kStable) seen[i] = 1;
+        });
+      }
+      for (char c : seen) if (!c) misses.fetch_add(1);
+      walks.fetch_add(1, std::memory_order_relaxed);
+      e.quiescent_state();
+    }
+    e.cpu_offline();
+  };
+  std::thread w1(walker, 1), w2(walker, 2);
+  std::mt19937 rng(3);
+  std::vector<char> in(kHeads * kChurn, 0);
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds());
+  uint64_t ops = 0;
+  while (Clock::now() < end || walks.load() < 1000) {
+    for (int k = 0; k < 64; ++k, ++ops) {
+      const int i = static_cast<int>(rng() % (kHeads * kChurn));
+      RmapHead* h = &heads[i / kChurn];
+      if (in[i]) { ASSERT_TRUE(r.remove(h, &churn[i])); in[i] = 0; }
+      else { ASSERT_GE(r.add(h, &churn[i], AllocMode::kMayBlock), 0); in[i] = 1; }
+    }
+    e.quiescent_state();
+    e.poll();
+  }
+  stop = true;
+  w1.join();
+  w2.join();
+  EXPECT_EQ(misses.load(), 0u) << "walks: " << walks.load();
+  RecordProperty("walks", std::to_string(walks.load()));
+  RecordProperty("restarts", std::to_string(r.stats().restarts.load()));
+  for (int i = 0; i < kHeads * kChurn; ++i) if (in[i]) r.remove(&heads[i / kChurn], &churn[i]);
+  for (int h = 0; h < kHeads; ++h)
+    for (int i = 0; i < kStable; ++i) ASSERT_TRUE(r.remove(&heads[h], &stable[h * kStable + i]));
+  e.barrier();
+  EXPECT_TRUE(descs.destroy());
+  std::printf("rmap stress: %llu writer ops, %llu walks, %llu restarts\n",
+              static_cast<unsigned long long>(ops), static_cast<unsigned long long>(walks.load()),
+              static_cast<unsigned long long>(r.stats().restarts.load()));
+}
+
+// ---------------- (b) epochs with poison on free ----------------
+
+struct Obj {
+  uint64_t a, b;  // b == ~a while live; the arena fills freed pages with 0x6b
+};
+
+struct Holder {
+  host::Arena* arena;
+  Epoch* e;
+};
+Holder* g_holder;
+
+void free_obj_page(EpochCallback* cb) {
+  auto* m = reinterpret_cast<PageMeta*>(cb);
+  g_holder->arena->platform()->free(m->pa, 1);
+}
+
+void epoch_stress(size_t bound) {
+  host::Arena arena(4096);
+  Epoch e;
+  e.init(arena.platform(), bound);
+  Holder holder{&arena, &e};
+  g_holder = &holder;
+  const Platform* p = arena.platform();
+  auto fresh = [&](uint64_t v) {
+    const uint64_t pa = p->alloc(1, AllocMode::kMayBlock);
+    auto* o = p->va<Obj>(pa);
+    o->a = v;
+    o->b = ~v;
+    return o;
+  };
+  std::atomic<Obj*> shared{fresh(1)};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> bad{0}, reads{0};
+  auto reader = [&](unsigned cpu) {
+    host::set_cpu(cpu);
+    e.cpu_online();
+    for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+      {
+        EpochReadGuard g(e);
+        Obj* o = shared.load(std::memory_order_acquire);
+        for (int k = 0; k < 4; ++k) {
+          if (o->b != ~o->a || o->a == host::kPoisonWord) bad.fetch_add(1);
+        }
+      }
+      reads.fetch_add(1, std::memory_order_relaxed);
+      if (n % 64 == 63) {  // an idle period now and then: extended QS
+        e.cpu_offline();
+        std::this_thread::yield();
+        e.cpu_online();
+      } else {
+        e.quiescent_state();
+      }
+    }
+    e.cpu_offline();
+  };
+  std::thread r1(reader, 1), r2(reader, 2);
+  host::set_cpu(0);
+  e.cpu_online();
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds());
+  uint64_t v = 2, syncs = 0;
+  while (Clock::now() < end || reads.load() < 1000) {
+    Obj* old = shared.exchange(fresh(v++), std::memory_order_acq_rel);
+    PageMeta* m = p->meta(p->pa(old));
+    m->pa = p->pa(old);
+    if (v % 50 == 0) {
+      e.synchronize();  // the blocking form
+      ++syncs;
+      p->free(m->pa, 1);
+    } else if (!e.call(&m->rcu, &free_obj_page)) {
+      e.barrier();  // back-pressure: drain before queueing more
+    }
+    e.poll();
+  }
+  stop = true;
+  r1.join();
+  r2.join();
+  e.barrier();
+  p->free(p->pa(shared.load()), 1);
+  EXPECT_EQ(bad.load(), 0u) << "a reader saw a freed (poisoned) object";
+  EXPECT_EQ(arena.allocated_pages(), 0u);
+  const Epoch::Stats st = e.stats();
+  EXPECT_GT(st.callbacks_run, 0u);
+  EXPECT_LE(st.max_pending, bound + 1) << "back-pressure keeps the queue bounded";
+  std::printf("epoch stress: %llu objects, %llu reads, %llu GPs, %llu synchronize, max pending %llu\n",
+              static_cast<unsigned long long>(v), static_cast<unsigned long long>(reads.load()),
+              static_cast<unsigned long long>(st.gp_started), static_cast<unsigned long long>(syncs),
+              static_cast<unsigned long long>(st.max_pending));
+}
+
+TEST(EpochStress, ReadersNeverSeeFreedMemory) { epoch_stress(256); }
+TEST(EpochStress, BackPressureWithATinyBound) { epoch_stress(4); }
+
+// ---------------- (c) dirty_log_test: zero lost dirty pages ----------------
+
+struct DirtyLogParams {
+  bool lockless;
+  bool eager;
+  bool manual;
+  const char* name;
+};
+
+class DirtyLogStress : public ::testing::TestWithParam<DirtyLogParams> {};
+
+struct Vcpu {
+  std::mutex tlb_lock;  // held for one "instruction": walk, TLB fill and store
+  std::vector<char> tlb_w;
+};
+
+TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
+  const DirtyLogParams prm = GetParam();
+  constexpr uint64_t kPages = 8 * 512;  // 8 huge pages before logging
+  constexpr uint64_t kBase = 0x100000;  // 4 GiB, 2M-aligned; backing aligned too
+  constexpr unsigned kVcpus = 2;
+  host::Arena arena(8192);
+  Epoch e;
+  e.init(arena.platform(), 1 << 14);
+  ObjectCache descs;
+  ASSERT_TRUE(descs.init(arena.platform(), &e, sizeof(PteListDesc)));
+  MmuSwitches sw;
+  sw.rmap_lockless = prm.lockless;
+  sw.eager_split = prm.eager;
+  Mmu::Config cfg;
+  cfg.manual_protect = prm.manual;
+  Mmu mmu;
+  host::set_cpu(0);
+  ASSERT_TRUE(e.cpu_online());
+  ASSERT_TRUE(mmu.init(arena.platform(), &e, &descs, sw, cfg));
+  ASSERT_EQ(mmu.set_memory_region(0, kBase, kPages, 0x200000, 0), 0);
+  ASSERT_EQ(mmu.populate(0), 0);
+
+  std::vector<std::atomic<uint64_t>> mem(kPages);
+  std::vector<uint64_t> copy(kPages, 0);
+  std::vector<Vcpu> vcpus(kVcpus);
+  for (auto& v : vcpus) v.tlb_w.assign(kPages, 0);
+  // Fill every TLB as if the guest ran before logging (huge writable maps).
+  for (auto& v : vcpus) std::fill(v.tlb_w.begin(), v.tlb_w.end(), 1);
+  // INVEPT + IPI: returns only when every vCPU has finished its instruction
+  // and dropped its cached translations.
+  arena.set_flush_hook([&](uint64_t) {
+    for (auto& v : vcpus) {
+      std::lock_guard<std::mutex> g(v.tlb_lock);
+      std::fill(v.tlb_w.begin(), v.tlb_w.end(), 0);
+    }
+  });
+  ASSERT_EQ(mmu.set_memory_region(0, kBase, kPages, 0x200000, kLogDirtyPages), 0);
+  for (uint64_t p = 0; p < kPages; ++p) copy[p] = mem[p].load();  // round 0: copy all
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> writes{0}, faults{0};
+  auto vcpu = [&](unsigned id) {
+    host::set_cpu(1 + id);
+    e.cpu_online();
+    std::mt19937_64 rng(id + 1);
+    Vcpu& me = vcpus[id];
+    uint64_t seq = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint64_t p = (id == 0) ? (seq % kPages) : (rng() % kPages);  // sequential / random
+      const uint64_t value = (uint64_t{id + 1} << 48) | ++seq;
+      for (;;) {
+        bool done = false;
+        {
+          std::lock_guard<std::mutex> g(me.tlb_lock);
+          if (!me.tlb_w[p] && ept::is_writable(mmu.lookup(kBase + p))) me.tlb_w[p] = 1;
+          if (me.tlb_w[p]) {
+            mem[p].store(value, std::memory_order_release);
+            done = true;
+          }
+        }
+        if (done) break;
+        faults.fetch_add(1, std::memory_order_relaxed);
+        const Fault f = mmu.handle_ept_violation(kBase + p, true);
+        ASSERT_TRUE(f == Fault::kFixed || f == Fault::kFixedFast || f == Fault::kSpurious ||
+                    f == Fault::kNoMemory);
+        e.quiescent_state();  // VM exit / entry
+      }
+      writes.fetch_add(1, std::memory_order_relaxed);
+      if (seq % 32 == 0) e.quiescent_state();
+    }
+    e.cpu_offline();
+  };
+  std::vector<uint64_t> log(kPages / 64);
+  auto harvest = [&]() -> uint64_t {
+    EXPECT_EQ(mmu.get_dirty_log(0, log.data(), log.size()), 0);
+    if (prm.manual) {
+      EXPECT_EQ(mmu.clear_dirty_log(0, 0, kPages, log.data()), 0);
+    }
+    uint64_t n = 0;
+    for (uint64_t w = 0; w < log.size(); ++w)
+      for (uint64_t m = log[w]; m; m &= m - 1) {
+        const uint64_t p = w * 64 + static_cast<unsigned>(__builtin_ctzll(m));
+        copy[p] = mem[p].load(std::memory_order_acquire);  // copy out after the flush
+        ++n;
+      }
+    return n;
+  };
+  std::vector<std::thread> ts;
+  for (unsigned i = 0; i < kVcpus; ++i) ts.emplace_back(vcpu, i);
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds());
+  uint64_t rounds = 0, reported = 0;
+  while (Clock::now() < end || rounds < 20) {
+    reported += harvest();
+    ++rounds;
+    e.quiescent_state();
+    e.poll();
+    std::this_thread::yield();
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  reported += harvest();  // the final round, the source paused
+  uint64_t lost = 0;
+  for (uint64_t p = 0; p < kPages; ++p) lost += copy[p] != mem[p].load();
+  EXPECT_EQ(lost, 0u) << "dirty pages lost";
+  char why[160] = "";
+  EXPECT_TRUE(mmu.audit(why, sizeof why)) << why;
+  EXPECT_EQ(mmu.count_leaves(2), 0u) << "every huge page split (eagerly or on a fault)";
+  std::printf("dirty-log stress [%s]: %llu writes, %llu faults (%llu fast), %llu rounds, %llu pages reported, %llu splits (%llu lazy), %llu flushes, lost %llu\n",
+              prm.name, static_cast<unsigned long long>(writes.load()),
+              static_cast<unsigned long long>(faults.load()),
+              static_cast<unsigned long long>(mmu.stats().faults_fast.load()),
+              static_cast<unsigned long long>(rounds), static_cast<unsigned long long>(reported),
+              static_cast<unsigned long long>(mmu.stats().splits.load()),
+              static_cast<unsigned long long>(mmu.stats().lazy_splits.load()),
+              static_cast<unsigned long long>(mmu.stats().flushes.load()),
+              static_cast<unsigned long long>(lost));
+  arena.set_flush_hook(nullptr);
+  mmu.destroy();
+  e.barrier();
+  EXPECT_TRUE(descs.destroy());
+  EXPECT_EQ(arena.allocated_pages(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Switches, DirtyLogStress,
+    ::testing::Values(DirtyLogParams{true, true, false, "lockless_eager"},
+                      DirtyLogParams{false, true, false, "locked_eager"},
+                      DirtyLogParams{true, false, false, "lockless_lazy"},
+                      DirtyLogParams{true, true, true, "lockless_manual"}),
+    [](const ::testing::TestParamInfo<DirtyLogParams>& i) { return std::string(i.param.name); });
+
+}  // namespace
+}  // namespace hv::mm
