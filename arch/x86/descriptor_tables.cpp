@@ -6,6 +6,8 @@
 extern "C" const uint64_t exception_stub_table[256];
 extern "C" void interrupt_stub_kick();
 extern "C" void interrupt_stub_spurious();
+// exception_stubs.asm hard-codes the kick vector in its IRQ_STUB line.
+static_assert(hv::x86::apic::kVectorKick == 0xf0, "update IRQ_STUB interrupt_stub_kick in exception_stubs.asm");
 
 namespace hv::x86 {
 namespace {
