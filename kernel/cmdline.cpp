@@ -69,6 +69,11 @@ public:
         if (!value.p) return fail("command-line word without '='", w);
         if (key.is("loglevel")) return log_level(value);
         if (key.is("guest")) return guest(value);
+        if (key.is("eager_split")) return choice(value, "eager_split must be 1 or 0", "1", "0", out_.mmu_switches.eager_split);
+        if (key.is("rmap_walk"))
+            return choice(value, "rmap_walk must be lockless or locked", "lockless", "locked",
+                          out_.mmu_switches.rmap_lockless);
+        if (key.is("mmio_zap")) return choice(value, "mmio_zap must be gen or walk", "gen", "walk", out_.mmu_switches.mmio_gen);
         if (key.is("selftest")) {
             if (value.is("null_deref")) {
                 out_.self_test = SelfTest::NullDeref;
@@ -80,6 +85,12 @@ public:
             return true;
         }
         return fail("unknown command-line option", w);
+    }
+
+    bool choice(Str v, const char* what, const char* yes, const char* no, bool& out) {
+        if (v.is(yes)) return out = true, true;
+        if (v.is(no)) return out = false, true;
+        return fail(what, v);
     }
 
     bool log_level(Str v) {
@@ -123,6 +134,18 @@ public:
                     if (!valid_name(value)) return fail("guest image must be none or 1-31 of [A-Za-z0-9_.-]", value);
                     copy(g.image, value);
                 }
+            } else if (key.is("dirty_log")) {
+                if (value.is("manual")) {
+                    g.manual_protect = true;
+                } else if (value.is("initially_set")) {
+                    g.manual_protect = g.initially_set = true;
+                } else {
+                    return fail("guest dirty_log must be manual or initially_set", value);
+                }
+            } else if (key.is("cpu")) {
+                uint64_t cpu;
+                if (!parse_u64(value, cpu) || cpu >= kMaxCpus) return fail("guest cpu must be a CPU index", kv);
+                g.cpu = unsigned(cpu);
             } else if (key.is("start")) {
                 if (!value.is("paused")) return fail("guest start must be paused", value);
                 g.start_paused = true;
@@ -151,6 +174,7 @@ private:
 
 bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.log_level = LogLevel::Info;
+    out.mmu_switches = mm::MmuSwitches();
     out.self_test = SelfTest::None;
     out.guest_count = 0;
     Parser p(out, err, err_size);

@@ -6,12 +6,18 @@
 //                         is unmapped and that the exception path reports and fails
 //   selftest=smp          after SMP bring-up, check every CPU (online, VMXON, posted
 //                         work, IPIs) and end the run, before the BSP's VMX check
+//   eager_split=1|0       split huge mappings when logging starts (0: on write faults)
+//   rmap_walk=lockless|locked   write-protection walks the rmap without or under the MMU lock
+//   mmio_zap=gen|walk     invalidate MMIO SPTEs by generation or by walking every table
 //   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)
 //       mem=MIB       the guest's memory slot, 2..1024 MiB, 2 MiB multiples (default 16)
 //       expect=OUTCOME  how the guest's run must end (default exit): see guest_outcome.h
 //       role=control  the control guest: may use the privileged hypercalls
 //       image=NAME|none  the module to load (default: the guest's name); none: empty memory
 //       start=paused  created paused, to be resumed by the control guest
+//       dirty_log=manual|initially_set   manual protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
+//                     optionally with every bit initially set
+//       cpu=N         the CPU it runs on (default 0)
 //       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
 //
 // Without a guest= word the default scenario runs: guest=memtest.
@@ -24,6 +30,7 @@
 #include "kernel/console.h"
 #include "kernel/guest_outcome.h"
 #include "kernel/limits.h"
+#include "mm/mmu.h"
 
 namespace hv::cmdline {
 
@@ -38,12 +45,15 @@ struct GuestSpec {
     Outcome expect;
     bool control;
     bool start_paused;
+    bool manual_protect, initially_set;
+    unsigned cpu;
 };
 
 enum class SelfTest : uint8_t { None, NullDeref, Smp };
 
 struct Config {
     LogLevel log_level;
+    mm::MmuSwitches mmu_switches;
     SelfTest self_test;
     GuestSpec guests[kMaxGuests];
     size_t guest_count;

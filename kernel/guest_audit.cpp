@@ -2,6 +2,7 @@
 
 #include "kernel/format.h"
 #include "kernel/verdict.h"
+#include "mm/spte.h"
 
 namespace hv {
 namespace {
@@ -20,42 +21,53 @@ void print_exit_counts(const Vm& vm) {
     print("%s (total %lu)\n", line, total);
 }
 
-void audit_ept(const Vm& vm) {
-    char test[64];
-    format(test, sizeof test, "%s: EPT audit", vm.name());
-    uint64_t outside = 0, misdirected = 0, in_memtest = 0;
-    const MemtestReport& m = vm.memtest();
-    size_t leaves = vm.ept().for_each_leaf([&](uint64_t gpa, uint64_t e) {
-        uint64_t hpa;
-        if (!vm.expected_backing(gpa, hpa)) ++outside;
-        else if ((e & vmx::ept::ADDRESS_MASK) != hpa) ++misdirected;
-        if (m.valid && gpa >= m.gpa && gpa - m.gpa < m.bytes) ++in_memtest;
-    });
-    uint64_t violations = vm.stats().ept_violations;
-    if (outside || misdirected)
-        return report_fail(test, "%lu leaves outside the slot and windows, %lu not mapping their own backing frame",
-                           outside, misdirected);
-    if (leaves != violations)
-        return report_fail(test, "%zu EPT leaves but %lu EPT violations: population is not one fault per page",
-                           leaves, violations);
-    report_pass(test, "%zu leaves, one per EPT violation, each mapping its own frame", leaves);
+// Every page of [gpa, gpa + bytes) that the EPT maps must map the frame the
+// slot (or window) says; returns the number of pages mapped.
+uint64_t check_mappings(Vm& vm, uint64_t gpa, uint64_t bytes, uint64_t& misdirected) {
+    uint64_t mapped = 0;
+    for (uint64_t gfn = gpa >> 12; gfn < (gpa + bytes) >> 12; ++gfn) {
+        int level = 1;
+        uint64_t s = vm.mmu().lookup(gfn, &level);
+        if (!mm::ept::is_present(s) || mm::ept::is_mmio(s)) continue;
+        ++mapped;
+        uint64_t pfn = mm::ept::pfn(s) + (gfn & (mm::ept::pages_per_level(level) - 1)), hpa;
+        if (!vm.expected_backing(gfn << 12, hpa) || pfn != hpa >> 12) ++misdirected;
+    }
+    return mapped;
+}
 
+void audit_ept(Vm& vm) {
+    char test[64], why[160];
+    format(test, sizeof test, "%s: EPT audit", vm.name());
+    if (!vm.mmu().audit(why, sizeof why)) return report_fail(test, "%s", why);
+    uint64_t misdirected = 0;
+    uint64_t mapped = check_mappings(vm, 0, vm.mem_bytes(), misdirected);
+    for (size_t i = 0; i < vm.window_count(); ++i)
+        mapped += check_mappings(vm, vm.window(i).gpa, vm.window(i).target->mem_bytes(), misdirected);
+    size_t l1 = vm.mmu().count_leaves(1), l2 = vm.mmu().count_leaves(2), l3 = vm.mmu().count_leaves(3);
+    if (misdirected) return report_fail(test, "%lu mapped pages do not map their own frame", misdirected);
+    report_pass(test, "rmap and leaves agree; %lu pages mapped by %zu 4K, %zu 2M and %zu 1G leaves, each to its "
+                      "own frame, after %lu EPT faults", mapped, l1, l2, l3, vm.stats().ept_violations);
+
+    const MemtestReport& m = vm.memtest();
     if (!m.valid) return;
     format(test, sizeof test, "%s: lazy EPT population", vm.name());
-    uint64_t pages = m.bytes >> 12, slot_pages = vm.mem_bytes() >> 12;
+    uint64_t pages = m.bytes >> 12, slot_pages = vm.mem_bytes() >> 12, ignored = 0;
     if (m.mismatches) return report_fail(test, "the guest read back %lu mismatching words", m.mismatches);
-    if (in_memtest != pages)
-        return report_fail(test, "guest wrote %lu pages at GPA 0x%lx but %lu of them were faulted in", pages, m.gpa,
-                           in_memtest);
-    if (leaves >= slot_pages)
+    uint64_t in_range = check_mappings(vm, m.gpa, m.bytes, ignored);
+    if (in_range != pages)
+        return report_fail(test, "guest wrote %lu pages at GPA 0x%lx but only %lu of them are mapped", pages, m.gpa,
+                           in_range);
+    uint64_t own = check_mappings(vm, 0, vm.mem_bytes(), ignored);
+    if (own >= slot_pages)
         return report_fail(test, "all %lu pages of the slot are mapped: population was not lazy", slot_pages);
-    report_pass(test, "%lu EPT violations for the %lu pages written, %zu of %lu slot pages mapped in all", in_memtest,
-                pages, leaves, slot_pages);
+    report_pass(test, "the %lu pages written are mapped, %lu of %lu slot pages in all, after %lu EPT faults", pages,
+                own, slot_pages, vm.stats().ept_violations);
 }
 
 }  // namespace
 
-void audit_guest(const Vm& vm, Outcome outcome, Outcome expected) {
+void audit_guest(Vm& vm, Outcome outcome, Outcome expected) {
     print("guest %s: stopped: %s\n", vm.name(), vm.stop_reason());
     print_exit_counts(vm);
     char test[64];

@@ -11,7 +11,10 @@
 #include "kernel/console.h"
 #include "kernel/guest_audit.h"
 #include "kernel/multiboot2.h"
+#include "kernel/mmu_platform.h"
+#include "kernel/percpu.h"
 #include "kernel/scheduler.h"
+#include "kernel/tlb.h"
 #include "kernel/smp.h"
 #include "kernel/vm_table.h"
 #include "kernel/symbols.h"
@@ -83,6 +86,16 @@ void init_frames(uint64_t info_pa) {
     print("\n");
 }
 
+// The end of the RAM the frame allocator tracks.
+uint64_t max_phys() {
+    uint64_t end = 0;
+    for (size_t i = 0; i < boot.region_count; ++i) {
+        const mb2::MemoryRegion& r = boot.regions[i];
+        if (r.type == mb2::MemoryType::Available && r.base + r.length > end) end = r.base + r.length;
+    }
+    return end < kMaxPhys ? end : kMaxPhys;
+}
+
 const mb2::Module* find_module(const char* name) {
     for (size_t i = 0; i < boot.module_count; ++i) {
         const char* a = boot.modules[i].name;
@@ -101,12 +114,15 @@ const mb2::Module* find_module(const char* name) {
     print("hv: selftest: read 0x%lx at address 0\n", *null);
 }
 
-// Creates every guest of the command line, runs them together on this CPU,
-// then audits each one and gives its memory back.
+Scheduler schedulers[kMaxCpus];
+
+void run_scheduler(void* s) { static_cast<Scheduler*>(s)->run(); }
+
+// Creates every guest of the command line, runs each CPU's guests together on
+// that CPU, then audits each one and gives its memory back.
 void run_guests() {
     size_t free_before = frames.free_frames();
     Vm* vms[kMaxGuests] = {};
-    Scheduler scheduler;
     for (size_t i = 0; i < config.guest_count; ++i) {
         const cmdline::GuestSpec& spec = config.guests[i];
         char test[64];
@@ -116,10 +132,14 @@ void run_guests() {
             report_fail(test, "no guest image named '%s' among the boot modules", spec.image);
             continue;
         }
-        print("guest %zu %s: %lu MiB, image %s, args '%s'%s%s, expect %s\n", i, spec.name, spec.mem_mib,
+        if (spec.cpu >= smp::cpu_count() || (spec.cpu != 0 && !percpu(spec.cpu).vmx_on)) {
+            report_fail(test, "CPU %u is not online in VMX operation (%u CPUs online)", spec.cpu, smp::cpu_count());
+            continue;
+        }
+        print("guest %zu %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", i, spec.name, spec.mem_mib,
               spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
-              spec.start_paused ? ", paused" : "", outcome_name(spec.expect));
-        Vm* vm = vms[i] = vm_table::create(unsigned(i), spec, frames, controls, 0u);
+              spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
+        Vm* vm = vms[i] = vm_table::create(unsigned(i), spec, frames, controls, config.mmu_switches);
         char why[160];
         if (!vm->create(image, why, sizeof why)) {
             report_fail(test, "%s", why);
@@ -127,26 +147,42 @@ void run_guests() {
             vms[i] = nullptr;
             continue;
         }
-        scheduler.add(vm);
+        schedulers[spec.cpu].add(vm);
     }
-    if (!controls.preemption_timer) print("hv: no VMX-preemption timer: guests run one after the other\n");
+    if (!controls.preemption_timer) print("hv: no VMX-preemption timer: guests of a CPU run one after the other\n");
     uint64_t t0 = x86::rdtsc();
-    scheduler.run();
+    for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
+        if (schedulers[cpu].size()) smp::run_on(cpu, run_scheduler, &schedulers[cpu]);
+    schedulers[0].run();
+    for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
+        if (schedulers[cpu].size()) smp::wait(cpu);
     print("hv: all guests stopped after %lu TSC cycles\n", x86::rdtsc() - t0);
     for (size_t i = 0; i < config.guest_count; ++i) {
         if (!vms[i]) continue;
         audit_guest(*vms[i], vms[i]->outcome(), config.guests[i].expect);
     }
     // Windows into other guests' memory end with their owners: destroy only
-    // once every audit is done.
+    // once every audit is done; then let the epoch free what the MMUs deferred.
     for (size_t i = 0; i < config.guest_count; ++i) {
         if (vms[i]) vm_table::destroy(vms[i]);
     }
-    if (frames.free_frames() == free_before)
-        report_pass("frames: no leak", "%zu frames free before and after the guests", free_before);
+    // The descriptor cache is shared and type-stable: it may keep pages for
+    // the next VM, which is not a leak; every descriptor must be free.
+    mm::ObjectCache& descs = mmu_platform::rmap_descs();
+    descs.shrink();
+    mmu_platform::epoch().barrier();
+    mm::ObjectCache::Stats ds = descs.stats();
+    if (ds.live)
+        report_fail("rmap: no descriptor leak", "%lu descriptors still allocated", ds.live);
     else
-        report_fail("frames: no leak", "%zu frames free before the guests, %zu after", free_before,
-                    frames.free_frames());
+        report_pass("rmap: no descriptor leak", "every descriptor freed, %lu pages kept by the cache", ds.pages);
+    size_t free_after = frames.free_frames() + ds.pages;
+    if (free_after == free_before)
+        report_pass("frames: no leak", "%zu frames free before and after the guests (cache pages counted)",
+                    free_before);
+    else
+        report_fail("frames: no leak", "%zu frames free before the guests, %zu after (cache pages counted)",
+                    free_before, free_after);
 }
 
 }  // namespace
@@ -188,6 +224,9 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
         end_run_skip(why);
     }
     print("hv: VMX on (VMCS revision %u, EPT caps 0x%lx)\n", controls.vmcs_revision, controls.ept_caps);
+    if (!smp::check_vmx_controls(controls)) fail_boot("the CPUs disagree on their VMX capabilities");
+    tlb::init(controls);
+    if (!mmu_platform::init(frames, max_phys(), why, sizeof why)) fail_boot("MMU: %s", why);
     run_guests();
     end_run();
 }

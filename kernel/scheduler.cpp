@@ -2,7 +2,10 @@
 
 #include "arch/x86/cpu.h"
 #include "kernel/console.h"
+#include "kernel/mmu_platform.h"
+#include "kernel/tlb.h"
 #include "kernel/vm.h"
+#include "kernel/vm_table.h"
 
 namespace hv {
 
@@ -12,9 +15,21 @@ bool Scheduler::add(Vm* vm) {
     return true;
 }
 
+static bool first_entry_reported;
+
+// A guest anywhere that runs or is about to: it could still resume a
+// paused guest of this CPU.
+static bool any_guest_can_run() {
+    for (unsigned id = 0; id < kMaxGuests; ++id)
+        if (Vm* vm = vm_table::get(id); vm && vm->can_run()) return true;
+    return false;
+}
+
 void Scheduler::run() {
-    Vm* current = nullptr;
-    bool first_entry = true;
+    mm::Epoch& epoch = mmu_platform::epoch();
+    epoch.cpu_online();
+    for (size_t i = 0; i < count_; ++i) vms_[i]->prepare();
+    Vm* current = count_ ? vms_[count_ - 1] : nullptr;  // prepare() left the last one current
     for (;;) {
         size_t ran = 0, paused = 0;
         for (size_t i = 0; i < count_; ++i) {
@@ -27,20 +42,25 @@ void Scheduler::run() {
                 paused += !vm->stopped();
                 continue;
             }
-            if (first_entry) {
+            if (!__atomic_exchange_n(&first_entry_reported, true, __ATOMIC_RELAXED))
                 print("hv: first VM entry at TSC %lu\n", x86::rdtsc());
-                first_entry = false;
-            }
             vm->run_slice(kSliceTsc);
             ++ran;
         }
         if (ran) continue;
-        if (!paused) return;
-        // A whole round ran no guest and only paused ones are left: no one
-        // can resume them any more.
+        if (!paused) break;
+        // Idle: only paused guests here. A quiescent state, the flushes asked
+        // of us, and the epoch's callbacks, while another CPU may resume them.
+        epoch.quiescent_state();
+        epoch.poll();
+        tlb::serve();
+        x86::pause();
+        if (any_guest_can_run()) continue;
+        // Every guest everywhere is stopped or paused: no one can resume ours.
         for (size_t i = 0; i < count_; ++i)
-            if (!vms_[i]->stopped()) vms_[i]->abandon();
+            if (!vms_[i]->stopped()) vms_[i]->make_current(), current = vms_[i], vms_[i]->abandon();
     }
+    epoch.cpu_offline();
 }
 
 }  // namespace hv

@@ -20,6 +20,7 @@ public:
 
     // False when kMaxGuests VMs are already placed here.
     bool add(Vm* vm);
+    size_t size() const { return count_; }
     void run();
 
 private:

@@ -10,6 +10,8 @@
 #include "include/hv/hypercall.h"
 #include "kernel/format.h"
 #include "kernel/multiboot2.h"
+#include "kernel/mmu_platform.h"
+#include "kernel/tlb.h"
 #include "mm/frame_allocator.h"
 
 extern "C" void* memcpy(void*, const void*, size_t);
@@ -54,21 +56,37 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     format(boot->name, sizeof boot->name, "%s", spec_.name);
     format(boot->args, sizeof boot->args, "%s", spec_.args);
 
-    if (!ept_.init()) return fail(why, n, "no frame for its EPT root");
+    mm::Mmu::Config cfg;
+    cfg.manual_protect = spec_.manual_protect;
+    cfg.initially_set = spec_.initially_set;
+    if (!mmu_.init(mmu_platform::platform(), &mmu_platform::epoch(), &mmu_platform::rmap_descs(), switches_, cfg))
+        return fail(why, n, "no memory for its EPT MMU");
+    mmu_ready_ = true;
+    if (int e = mmu_.set_memory_region(0, 0, mem_bytes_ >> 12, backing_ >> 12, 0); e)
+        return fail(why, n, "memslot 0: error %d", e);
+    mmu_platform::place(mmu_.eptp(), cpu_);
     vmcs_ = frames_.alloc();
     if (!vmcs_) return fail(why, n, "no frame for its VMCS");
     *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
-    if (vmx::vmclear(vmcs_) != vmx::VmxResult::Ok || vmx::vmptrld(vmcs_) != vmx::VmxResult::Ok)
-        return fail(why, n, "VMCLEAR/VMPTRLD of its VMCS failed");
-    vmx::write_controls(controls_, ept_.eptp());
+    regs_.rbx = HV_GUEST_BOOT_GPA;
+    if (spec_.start_paused) pause_requested_ = true;
+    return true;
+}
+
+void Vm::prepare() {
+    // On the CPU that will run it: a VMCS is active on one CPU only, and its
+    // host state is that CPU's (TSS, GDT, GS base).
+    if (vmx::vmclear(vmcs_) != vmx::VmxResult::Ok || vmx::vmptrld(vmcs_) != vmx::VmxResult::Ok) {
+        stop(Outcome::EntryFailed, "VMCLEAR/VMPTRLD of its VMCS failed on CPU %u", cpu_);
+        return;
+    }
+    vmx::write_controls(controls_, mmu_.eptp());
     vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
     vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
-    regs_.rbx = HV_GUEST_BOOT_GPA;
     if (spec_.start_paused) {
         export_state();
-        pause_requested_ = paused_ = true;
+        __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
     }
-    return true;
 }
 
 void Vm::destroy() {
@@ -78,15 +96,13 @@ void Vm::destroy() {
         frames_.free(vmcs_);
         vmcs_ = 0;
     }
-    if (ept_.table_frames()) {
-        // Translations tagged with this EPTP may still be cached; drop them
-        // before the tables and the slot's frames go back to the allocator.
-        vmx::InveptDescriptor d{ept_.eptp(), 0};
-        if (controls_.ept_caps & vmx::ept_cap::INVEPT_SINGLE_CONTEXT)
-            vmx::invept(vmx::InveptType::SingleContext, d);
-        else
-            vmx::invept(vmx::InveptType::AllContexts, d);
-        ept_.destroy();
+    if (mmu_ready_) {
+        // Zaps every mapping (flushing the TLBs of the CPUs that ran it) and
+        // frees the tables after a grace period; the slot's frames go back
+        // below, after the caller's epoch barrier made the zap final.
+        mmu_platform::unplace(mmu_.eptp());
+        mmu_.destroy();
+        mmu_ready_ = false;
     }
     if (backing_) {
         frames_.free_contiguous(backing_, mem_bytes_ >> 12);
@@ -103,9 +119,16 @@ bool Vm::run_slice(uint64_t slice_tsc) {
         uint64_t ticks = slice_tsc >> controls_.preemption_timer_shift;
         vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
     }
+    mm::Epoch& epoch = mmu_platform::epoch();
     while (!stopped_) {
         if (!launched_) stats_.first_entry_tsc = x86::rdtsc();
+        // A CPU in a guest holds no reference into the MMU: entering and
+        // leaving are quiescent states. Flushes asked of this CPU are done
+        // before the guest can use a stale translation.
+        epoch.quiescent_state();
+        tlb::serve();
         uint64_t r = vmx_run(&regs_, launched_);
+        epoch.quiescent_state();
         if (r != 0) {
             const char* insn = launched_ ? "VMRESUME" : "VMLAUNCH";
             if (r == 1) {
@@ -163,6 +186,11 @@ int Vm::add_window(const Window& w) {
         const Window& o = windows_[i];
         if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) return -HV_EEXIST;
     }
+    // A window is a memslot of this guest backed by the target's frames.
+    uint32_t slot = uint32_t(kFirstWindowSlot + window_count_);
+    if (int e = mmu_.set_memory_region(slot, w.gpa >> 12, size >> 12, w.target->backing() >> 12,
+                                       w.writable ? 0u : uint32_t(mm::kReadOnly)))
+        return e;
     windows_[window_count_++] = w;
     return 0;
 }

@@ -1,18 +1,19 @@
-// A guest: its memory slot (host frames backing guest-physical [0, mem)), its
-// EPT, its VMCS and one vCPU, run on the current CPU until it stops. A guest
-// that misbehaves is stopped with its reason; the hypervisor goes on.
+// A guest: its memory (host frames backing guest-physical [0, mem), memslot
+// 0), its EPT MMU (mm/mmu.h), its VMCS and one vCPU, run on one CPU until it
+// stops. A guest that misbehaves is stopped with its reason; the hypervisor
+// goes on.
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch/x86/vmx/ept.h"
 #include "arch/x86/vmx/exit_reason.h"
 #include "arch/x86/vmx/vmx.h"
 #include "kernel/cmdline.h"
 #include "kernel/guest_console.h"
 #include "kernel/guest_outcome.h"
 #include "kernel/guest_regs.h"
+#include "mm/mmu.h"
 #include "include/hv/hypercall.h"
 
 namespace hv {
@@ -23,7 +24,7 @@ struct Module;
 
 struct VmStats {
     uint64_t exits[vmx::kExitReasonCount + 1];  // the last slot counts reasons beyond the table
-    uint64_t ept_violations;                     // each mapped one page of the slot
+    uint64_t ept_violations;                     // that the MMU fixed (slow or fast path)
     uint64_t hypercalls, hypercall_errors;
     uint64_t first_entry_tsc;
 };
@@ -44,8 +45,8 @@ struct Window {
 class Vm {
 public:
     Vm(unsigned id, const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls,
-       unsigned cpu)
-        : id_(id), spec_(spec), frames_(frames), controls_(controls), cpu_(cpu), ept_(frames),
+       const mm::MmuSwitches& switches)
+        : id_(id), spec_(spec), frames_(frames), controls_(controls), switches_(switches), cpu_(spec.cpu),
           console_(spec_.name) {}
     ~Vm() { destroy(); }
     Vm(const Vm&) = delete;
@@ -60,6 +61,8 @@ public:
     // slice_tsc TSC ticks (false; 0 means no limit). The caller has made this
     // VM's VMCS current (make_current()).
     bool run_slice(uint64_t slice_tsc);
+    // Fills the VMCS, on the CPU that runs the VM, before its first slice.
+    void prepare();
     void make_current();
     bool stopped() const { return stopped_; }
     Outcome outcome() const { return outcome_; }
@@ -72,6 +75,11 @@ public:
     void request_stop() { __atomic_store_n(&stop_requested_, true, __ATOMIC_RELEASE); }
     // Acquire: a requester that sees paused also sees exported_state().
     bool paused() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
+    // Runs, or will at its CPU's next round (a resume is pending).
+    bool can_run() const {
+        return !__atomic_load_n(&stopped_, __ATOMIC_ACQUIRE) &&
+               (!paused() || !__atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE));
+    }
     const hv_vcpu_state& exported_state() const { return exported_; }
     // Taken while paused; applied to the VMCS at the resume.
     void set_pending_state(const hv_vcpu_state& s);
@@ -85,9 +93,12 @@ public:
     // [0, 2^39): beyond that an EPT walk of 4 levels still reaches, but no
     // guest of ours maps it.
     static constexpr uint64_t kMaxWindowEnd = 1ull << 39;
+    static constexpr uint32_t kFirstWindowSlot = 1;  // memslot 0 is the guest's own memory
     int add_window(const Window& w);  // 0 or a negative errno
     // The host-physical page that gpa must map to: its slot or a window.
     bool expected_backing(uint64_t gpa, uint64_t& hpa) const;
+    size_t window_count() const { return window_count_; }
+    const Window& window(size_t i) const { return windows_[i]; }
     const char* name() const { return spec_.name; }
     const char* stop_reason() const { return reason_; }
     uint64_t exit_status() const { return exit_status_; }
@@ -95,7 +106,9 @@ public:
     const MemtestReport& memtest() const { return memtest_; }
     uint64_t mem_bytes() const { return mem_bytes_; }
     uint64_t backing() const { return backing_; }
-    const vmx::Ept& ept() const { return ept_; }
+    mm::Mmu& mmu() { return mmu_; }
+    const mm::Mmu& mmu() const { return mmu_; }
+    unsigned cpu() const { return cpu_; }
 
     // For hypercall handlers. [gpa, gpa + n) must lie in the slot (checked,
     // overflow-safe); false and nothing copied otherwise.
@@ -121,15 +134,17 @@ private:
     Next on_cpuid();
     Next on_io();
     Next on_msr(bool write);
-    Next on_ept_violation();
+    Next on_ept_fault(bool misconfig);
     Next on_vmcall();
 
     unsigned id_;
     cmdline::GuestSpec spec_;
     mm::FrameAllocator& frames_;
     const vmx::Controls& controls_;
+    mm::MmuSwitches switches_;
     unsigned cpu_;
-    vmx::Ept ept_;
+    mm::Mmu mmu_;
+    bool mmu_ready_ = false;
     GuestConsole console_;
     GuestRegs regs_{};
     uint64_t backing_ = 0;   // host-physical base of the slot

@@ -4,7 +4,9 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/vmx/instructions.h"
 #include "include/hv/hypercall.h"
+#include "arch/x86/vmx/exit_qualification.h"
 #include "kernel/hypercall.h"
+#include "kernel/smp.h"
 #include "kernel/vm.h"
 
 namespace hv {
@@ -16,17 +18,13 @@ using F = vmx::VmcsField;
 uint64_t rd(F f) { return vmx::vmread(f); }
 
 constexpr uint32_t kIa32Efer = 0xc0000080;
+constexpr uint64_t kEptReach = 1ull << 48;  // what a 4-level EPT walk translates
 constexpr uint64_t kEferGuestWritable = x86::efer::SCE | x86::efer::LME | x86::efer::NXE;
 
 // CPUID: hide VMX from guests (no nesting) and say that a hypervisor is there.
 constexpr uint32_t kCpuid1EcxVmx = 1u << 5, kCpuid1EcxHypervisor = 1u << 31;
 constexpr uint32_t kCpuidHypervisorLeaf = 0x40000000;
 
-// I/O exit qualification (Intel SDM Vol. 3C, Table 28-5).
-namespace io_qual {
-constexpr uint64_t SIZE_MASK = 7, IN = 1u << 3, STRING = 1u << 4;
-constexpr unsigned PORT_SHIFT = 16;
-}  // namespace io_qual
 
 // The 16550 registers a guest's console driver touches.
 constexpr uint16_t kUartThr = HV_GUEST_CONSOLE_PORT, kUartLsr = HV_GUEST_CONSOLE_PORT + 5;
@@ -67,7 +65,15 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
     case ExitReason::WRMSR:
         return on_msr(true);
     case ExitReason::EPT_VIOLATION:
-        return on_ept_violation();
+        return on_ept_fault(false);
+    case ExitReason::EPT_MISCONFIG:
+        // An MMIO SPTE (mm/mmio_gen.cpp): its generation decides.
+        return on_ept_fault(true);
+    case ExitReason::EXTERNAL_INTERRUPT:
+        // A kick (TLB flush, pause, epoch): take it, then let the scheduler
+        // serve whatever it asked for.
+        smp::take_pending_interrupts();
+        return Next::Yield;
     case ExitReason::VMCALL:
         return on_vmcall();
     case ExitReason::PREEMPTION_TIMER:
@@ -76,10 +82,6 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
         return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt source to wake it", rip);
     case ExitReason::TRIPLE_FAULT:
         return stop(Outcome::TripleFault, "triple fault at rip=0x%lx", rip);
-    case ExitReason::EPT_MISCONFIG:
-        // Only the hypervisor writes EPT entries: this is our bug, not the guest's.
-        return stop(Outcome::Unexpected, "EPT misconfiguration at GPA 0x%lx (hypervisor bug)",
-                    rd(F::GUEST_PHYSICAL_ADDRESS));
     default:
         return stop(Outcome::Unexpected, "unexpected VM exit %s (reason %u) at rip=0x%lx",
                     vmx::exit_reason_name(reason & vmx::kExitReasonBasicMask), reason & vmx::kExitReasonBasicMask,
@@ -104,10 +106,10 @@ Vm::Next Vm::on_cpuid() {
 
 Vm::Next Vm::on_io() {
     uint64_t q = rd(F::EXIT_QUALIFICATION);
-    unsigned size = unsigned(q & io_qual::SIZE_MASK) + 1;
-    uint16_t port = uint16_t(q >> io_qual::PORT_SHIFT);
-    bool in = q & io_qual::IN;
-    if (q & io_qual::STRING)
+    unsigned size = unsigned(q & vmx::io_qual::SIZE_MASK) + 1;
+    uint16_t port = uint16_t(q >> vmx::io_qual::PORT_SHIFT);
+    bool in = q & vmx::io_qual::IN;
+    if (q & vmx::io_qual::STRING)
         return stop(Outcome::BadIo, "string I/O (%s port 0x%x) is not emulated", in ? "INS from" : "OUTS to", port);
     uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
     if (in) {
@@ -150,37 +152,31 @@ Vm::Next Vm::on_msr(bool write) {
     return Next::Resume;
 }
 
-Vm::Next Vm::on_ept_violation() {
+Vm::Next Vm::on_ept_fault(bool misconfig) {
     uint64_t gpa = rd(F::GUEST_PHYSICAL_ADDRESS);
-    uint64_t q = rd(F::EXIT_QUALIFICATION);
-    const char* access = q & vmx::ept_violation::FETCH ? "fetch" : q & vmx::ept_violation::WRITE ? "write" : "read";
-    uint64_t page = gpa & ~0xfffull, hpa;
-    if (!expected_backing(page, hpa))
-        return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx outside every memory slot (slot: [0, 0x%lx)), rip=0x%lx",
-                    access, gpa, mem_bytes_, rd(F::GUEST_RIP));
-    uint64_t rwx = vmx::ept::RWX;
-    bool window = gpa >= mem_bytes_;
-    if (window) {
-        const Window* w = nullptr;
-        for (size_t i = 0; i < window_count_; ++i)
-            if (gpa >= windows_[i].gpa && gpa - windows_[i].gpa < windows_[i].target->mem_bytes()) w = &windows_[i];
-        // Another guest's memory is data: never executable here.
-        rwx = w->writable ? vmx::ept::READ | vmx::ept::WRITE : vmx::ept::READ;
-        // Qualification bits 0-2 (read, write, fetch) line up with EPT's R, W, X.
-        if (q & (vmx::ept_violation::WRITE | vmx::ept_violation::FETCH) & ~rwx)
-            return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx in %s's %s window, rip=0x%lx", access, gpa,
-                        w->target->name(), w->writable ? "writable" : "read-only", rd(F::GUEST_RIP));
+    uint64_t q = misconfig ? 0 : rd(F::EXIT_QUALIFICATION);
+    bool write = q & vmx::ept_violation::WRITE;
+    const char* access = q & vmx::ept_violation::FETCH ? "fetch" : write ? "write" : "read";
+    if (gpa >= kEptReach)
+        return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx beyond the EPT's reach, rip=0x%lx", access, gpa,
+                    rd(F::GUEST_RIP));
+    mm::Fault f = misconfig ? mmu_.handle_ept_misconfig(gpa >> 12) : mmu_.handle_ept_violation(gpa >> 12, write);
+    switch (f) {
+    case mm::Fault::kFixed:
+    case mm::Fault::kFixedFast:
+    case mm::Fault::kSpurious:
+        ++stats_.ept_violations;
+        return Next::Resume;
+    case mm::Fault::kMmio:
+        return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx outside every memory slot, rip=0x%lx", access, gpa,
+                    rd(F::GUEST_RIP));
+    case mm::Fault::kReadOnlySlot:
+        return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx in a read-only memory slot, rip=0x%lx", access, gpa,
+                    rd(F::GUEST_RIP));
+    case mm::Fault::kNoMemory:
+        break;
     }
-    // Leaves are created with every permission their region allows, so a
-    // violation on a mapped page means a stale translation: a hypervisor bug,
-    // never resumed (it would fault again forever).
-    if (q & (vmx::ept_violation::READABLE | vmx::ept_violation::WRITABLE | vmx::ept_violation::EXECUTABLE))
-        return stop(Outcome::Unexpected, "EPT violation on mapped GPA 0x%lx (qualification 0x%lx): stale translation",
-                    gpa, q);
-    if (!ept_.map_4k(page, hpa, rwx))
-        return stop(Outcome::Unexpected, "out of frames for EPT tables at GPA 0x%lx", gpa);
-    ++stats_.ept_violations;
-    return Next::Resume;
+    return stop(Outcome::Unexpected, "out of memory for EPT tables at GPA 0x%lx", gpa);
 }
 
 Vm::Next Vm::on_vmcall() {

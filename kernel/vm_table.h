@@ -10,7 +10,7 @@ namespace hv::vm_table {
 
 // Constructs VM `id` in place; nullptr if the id is taken or out of range.
 Vm* create(unsigned id, const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls,
-           unsigned cpu);
+           const mm::MmuSwitches& switches);
 // The VM with this id, or nullptr: ids come from guests, any value may arrive.
 Vm* get(uint64_t id);
 void destroy(Vm* vm);

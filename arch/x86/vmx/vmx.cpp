@@ -86,8 +86,10 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     if ((c.ept_caps & kNeeded) != kNeeded)
         return fail(why, n, "VMX unusable: EPT lacks 4-level walks, write-back tables or INVEPT (caps 0x%lx)",
                     c.ept_caps);
-    if (!(c.ept_caps & (ept_cap::INVEPT_SINGLE_CONTEXT | ept_cap::INVEPT_ALL_CONTEXT)))
-        return fail(why, n, "VMX unusable: INVEPT supports no usable type (caps 0x%lx)", c.ept_caps);
+    // All-context INVEPT serves cross-CPU flush requests (kernel/tlb.cpp),
+    // which do not name an EPTP; every EPT-capable Intel CPU has it.
+    if (!(c.ept_caps & ept_cap::INVEPT_ALL_CONTEXT))
+        return fail(why, n, "VMX unusable: INVEPT lacks the all-context type (caps 0x%lx)", c.ept_caps);
 
     c.cr0_fixed0 = rdmsr(Msr::IA32_VMX_CR0_FIXED0);
     c.cr0_fixed1 = rdmsr(Msr::IA32_VMX_CR0_FIXED1);

@@ -1,0 +1,34 @@
+// The kernel's binding of the MMU core's platform interface (mm/platform.h):
+// the direct map, the frame allocator under a lock, a PageMeta per frame (the
+// "mem_map"), EPT TLB flushes on every CPU that runs the guest, the calling
+// CPU's index; and the two objects all VMs share: the epoch (our RCU) and the
+// type-stable cache of rmap descriptors.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/epoch.h"
+#include "mm/object_cache.h"
+#include "mm/platform.h"
+
+namespace hv::mm {
+class FrameAllocator;
+}
+
+namespace hv::mmu_platform {
+
+// frames must not be used without frame_lock() from now on by code that can
+// run while guests run. max_phys bounds the frames that get a PageMeta.
+bool init(mm::FrameAllocator& frames, uint64_t max_phys, char* why, size_t why_size);
+
+const mm::Platform* platform();
+mm::Epoch& epoch();
+mm::ObjectCache& rmap_descs();
+
+// Which CPU runs the guest of an EPTP (for cross-CPU flushes); set by the
+// scheduler when it places a VM.
+void place(uint64_t eptp, unsigned cpu);
+void unplace(uint64_t eptp);
+
+}  // namespace hv::mmu_platform
