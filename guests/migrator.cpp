@@ -1,11 +1,18 @@
-// migrator: the control guest. It moves a running guest (the source) into an
-// empty, paused one (the destination) and lets the workload go on there:
+// migrator: the control guest. A pre-copy live migration of a running guest
+// (the source) into an empty, paused one (the destination):
 //   1. map the source's memory read-only and the destination's writable
-//   2. wait until the source has done `after` passes of its workload
-//   3. pause the source; copy all of its memory; compare every byte
-//   4. copy the vCPU state; resume the destination; stop the source
-//   5. watch the destination's progress block move on two passes, stop it
-//   args: src=ID, dst=ID (command-line positions), after=N (default 3)
+//   2. turn on dirty logging for the source (eager split happens here) and
+//      copy all of its memory while it runs
+//   3. rounds: get the dirty log, copy the pages it names, until a round
+//      dirties at most `threshold` pages or `rounds` rounds have run
+//   4. pause the source, copy the last dirty pages and the vCPU state,
+//      compare all memory word for word, resume the destination
+//   5. watch the destination's progress block move on two passes, stop both
+// One row per round: pages dirtied, harvest and copy cycles, splits,
+// write-protection faults and how many of them the fast path fixed.
+//   args: src=ID, dst=ID (command-line positions), after=N passes before
+//         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
+//         mode=precopy|stop (stop: pause first, copy once, no dirty log)
 #include "guests/runtime/guest.h"
 
 using namespace hv::guest;
@@ -13,8 +20,10 @@ using namespace hv::guest;
 namespace {
 
 constexpr uint64_t kSrcWindow = 1ull << 30, kDstWindow = 2ull << 30;
-// How long the destination may take for two passes before we call it stuck.
-constexpr uint64_t kProgressTimeout = 1ull << 36;
+constexpr uint64_t kProgressTimeout = 1ull << 36;  // TSC cycles for two passes
+constexpr uint64_t kMaxPages = HV_MAX_SLOT_BYTES >> 12;
+
+uint64_t bitmap[kMaxPages / 64];
 
 uint64_t passes_at(uint64_t window) {
     return reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA)->passes;
@@ -26,52 +35,130 @@ uint64_t rdtsc() {
     return uint64_t(hi) << 32 | lo;
 }
 
+void copy_page(uint64_t page) {
+    const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow + page * 4096);
+    volatile uint64_t* to = reinterpret_cast<volatile uint64_t*>(kDstWindow + page * 4096);
+    for (unsigned i = 0; i < 512; ++i) to[i] = from[i];
+}
+
+// Copies the pages whose bits are set; returns how many.
+uint64_t copy_dirty(uint64_t pages) {
+    uint64_t n = 0;
+    for (uint64_t w = 0; w < (pages + 63) / 64; ++w)
+        for (uint64_t m = bitmap[w]; m; m &= m - 1, ++n) copy_page(w * 64 + uint64_t(__builtin_ctzll(m)));
+    return n;
+}
+
+struct Row {
+    hv_guest_stats before;
+    uint64_t src;
+    void start(uint64_t id) {
+        src = id;
+        hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&before), sizeof before);
+    }
+    void print_row(const char* what, uint64_t dirtied, uint64_t harvest, uint64_t copy) {
+        hv_guest_stats now;
+        hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&now), sizeof now);
+        uint64_t fast = now.faults_fast - before.faults_fast, slow = now.faults_slow - before.faults_slow;
+        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu\n", what, dirtied, harvest, copy,
+              now.splits + now.lazy_splits - before.splits - before.lazy_splits, fast + slow, fast);
+        before = now;
+    }
+};
+
 }  // namespace
 
 int guest_main(const Args& args) {
-    uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1), after = args.u64("after", 3);
+    uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1), after = args.u64("after", 1);
+    uint64_t rounds = args.u64("rounds", 8), threshold = args.u64("threshold", 16);
+    bool precopy = !args.is("mode", "stop");
     int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
     int64_t dst_bytes = hypercall(HV_HC_MAP_GUEST, dst, kDstWindow, HV_MAP_WRITABLE);
-    if (src_bytes <= 0 || dst_bytes <= 0 || src_bytes != dst_bytes) {
+    if (src_bytes <= 0 || dst_bytes <= 0 || src_bytes != dst_bytes || uint64_t(src_bytes) > HV_MAX_SLOT_BYTES) {
         print("migrator: cannot map the guests: source %ld, destination %ld\n", src_bytes, dst_bytes);
         return 2;
     }
-    uint64_t bytes = uint64_t(src_bytes);
-    print("migrator: source %lu -> destination %lu, %lu MiB\n", src, dst, bytes >> 20);
+    const uint64_t bytes = uint64_t(src_bytes), pages = bytes >> 12;
+    const uint64_t bitmap_bytes = (pages + 63) / 64 * 8;
+    print("migrator: %s migration of guest %lu to guest %lu, %lu MiB\n", precopy ? "pre-copy" : "stop-and-copy", src,
+          dst, bytes >> 20);
 
     while (passes_at(kSrcWindow) < after) asm volatile("pause");
+
+    Row row;
+    row.start(src);
+    if (precopy) {
+        uint64_t t0 = rdtsc();
+        hv_memory_region log{0, HV_MEM_LOG_DIRTY_PAGES, 0, bytes};
+        if (int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, src, reinterpret_cast<uint64_t>(&log)); r) {
+            print("migrator: enabling dirty logging -> %ld\n", r);
+            return 3;
+        }
+        uint64_t t1 = rdtsc();
+        print("migrator: %-8s %8s %12s %12s %7s %9s %10s\n", "round", "dirtied", "harvest_cyc", "copy_cyc", "splits",
+              "wp_faults", "fast_fixes");
+        row.print_row("log-on", 0, t1 - t0, 0);
+        hv_guest_stats s;
+        hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&s), sizeof s);
+        print("migrator: source mapped by %lu 4K, %lu 2M, %lu 1G leaves after logging started\n", s.leaves_4k,
+              s.leaves_2m, s.leaves_1g);
+        for (uint64_t p = 0; p < pages; ++p) copy_page(p);
+        row.print_row("full", pages, 0, rdtsc() - t1);
+        for (uint64_t round = 1; round <= rounds; ++round) {
+            uint64_t h0 = rdtsc();
+            int64_t r = hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
+            uint64_t h1 = rdtsc();
+            if (r) {
+                print("migrator: get dirty log -> %ld\n", r);
+                return 3;
+            }
+            uint64_t n = copy_dirty(pages);
+            char name[16] = "round ";
+            name[6] = char('0' + round / 10 % 10), name[7] = char('0' + round % 10);
+            row.print_row(name, n, h1 - h0, rdtsc() - h1);
+            if (n <= threshold) break;
+        }
+    }
 
     uint64_t t0 = rdtsc();
     if (int64_t r = pause_guest(src); r) {
         print("migrator: pause(source) -> %ld\n", r);
         return 3;
     }
-    uint64_t paused_at = passes_at(kSrcWindow);
-    const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow);
-    volatile uint64_t* to = reinterpret_cast<volatile uint64_t*>(kDstWindow);
-    for (uint64_t i = 0; i < bytes / 8; ++i) to[i] = from[i];
+    uint64_t paused_at = passes_at(kSrcWindow), last = pages;
+    if (precopy) {
+        hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
+        last = copy_dirty(pages);
+    } else {
+        for (uint64_t p = 0; p < pages; ++p) copy_page(p);
+    }
     uint64_t t_copy = rdtsc();
-
     static hv_vcpu_state state;
     int64_t g = hypercall(HV_HC_GET_VCPU_STATE, src, reinterpret_cast<uint64_t>(&state), sizeof state);
     int64_t s = hypercall(HV_HC_SET_VCPU_STATE, dst, reinterpret_cast<uint64_t>(&state), sizeof state);
     uint64_t t_state = rdtsc();
 
-    // Verification, while both are still paused: every byte, compared a
-    // 64-bit word at a time (a word differs iff one of its bytes does).
-    uint64_t mismatched_words = 0;
-    for (uint64_t i = 0; i < bytes / 8; ++i) mismatched_words += from[i] != to[i];
+    // Verification, while both are paused: every byte, compared a 64-bit word
+    // at a time (a word differs iff one of its bytes does).
+    const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow);
+    const volatile uint64_t* to = reinterpret_cast<const volatile uint64_t*>(kDstWindow);
+    uint64_t mismatched_words = 0, first_bad = ~0ull;
+    for (uint64_t i = 0; i < bytes / 8; ++i)
+        if (from[i] != to[i] && mismatched_words++ == 0) first_bad = i * 8;
 
     uint64_t t_verify = rdtsc();
     int64_t r = hypercall(HV_HC_RESUME, dst);
     uint64_t t_resume = rdtsc();
-    print("migrator: paused at pass %lu, copied %lu MiB, rip=0x%lx, state %ld/%ld, resume %ld\n", paused_at,
-          bytes >> 20, state.rip, g, s, r);
-    print("migrator: downtime %lu TSC cycles: copy %lu, vCPU state %lu, resume %lu (verification %lu not counted)\n",
+    row.print_row("final", last, 0, t_copy - t0);
+    print("migrator: paused at pass %lu, rip=0x%lx, state %ld/%ld, resume %ld\n", paused_at, state.rip, g, s, r);
+    print("migrator: downtime %lu TSC cycles: last copy %lu, vCPU state %lu, resume %lu (verification %lu not counted)\n",
           (t_state - t0) + (t_resume - t_verify), t_copy - t0, t_state - t_copy, t_resume - t_verify,
           t_verify - t_state);
-    print("migrator: verdict: %s: %lu of %lu words differ\n", mismatched_words ? "MISMATCH" : "identical",
-          mismatched_words, bytes / 8);
+    if (mismatched_words)
+        print("migrator: verdict: MISMATCH: %lu of %lu words differ, the first at GPA 0x%lx\n", mismatched_words,
+              bytes / 8, first_bad);
+    else
+        print("migrator: verdict: identical: 0 of %lu words differ\n", bytes / 8);
     if (g != sizeof state || s || r) return 4;
     hypercall(HV_HC_STOP_GUEST, src);
 

@@ -18,7 +18,7 @@ void print_exit_counts(const Vm& vm) {
         const char* name = r < vmx::kExitReasonCount ? vmx::exit_reason_name(r) : "beyond-table";
         if (n < sizeof line) n += format(line + n, sizeof line - n, " %s=%lu", name, s.exits[r]);
     }
-    print("%s (total %lu)\n", line, total);
+    print("%s (total %lu, in %lu slices)\n", line, total, s.slices);
 }
 
 // Every page of [gpa, gpa + bytes) that the EPT maps must map the frame the

@@ -119,6 +119,61 @@ HypercallResult hc_stop_guest(Vm& vm, const HypercallArgs& a) {
     return ok();
 }
 
+HypercallResult hc_set_memory_region(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    hv_memory_region r;
+    if (!vm.read_guest(a.a1, &r, sizeof r)) return err(HV_EFAULT);
+    int e = t->set_memory_region(r);
+    return e ? err(-e) : ok();
+}
+
+HypercallResult hc_get_dirty_log(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    if (a.a1 >= HV_MAX_SLOTS || a.a3 % 8) return err(HV_EINVAL);
+    // The snapshot goes straight into the caller's memory (an output only).
+    uint64_t* out = vm.guest_words(a.a2, a.a3 / 8);
+    if (!out) return err(HV_EFAULT);
+    int e = t->get_dirty_log(uint32_t(a.a1), out, a.a3 / 8);
+    return e ? err(-e) : ok();
+}
+
+HypercallResult hc_clear_dirty_log(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    hv_clear_dirty_log c;
+    if (!vm.read_guest(a.a1, &c, sizeof c)) return err(HV_EFAULT);
+    if (c.slot >= HV_MAX_SLOTS || c.reserved || c.num_pages == 0 || c.num_pages > (HV_MAX_SLOT_BYTES >> 12))
+        return err(HV_EINVAL);
+    // Read in place: the caller's only vCPU is in this call, so the bitmap
+    // cannot change under the MMU.
+    const uint64_t* bitmap = vm.guest_words(c.bitmap_gpa, (c.num_pages + 63) / 64);
+    if (!bitmap) return err(HV_EFAULT);
+    int e = t->clear_dirty_log(c, bitmap);
+    return e ? err(-e) : ok();
+}
+
+HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
+    Vm* t = vm_table::get(a.a0);
+    if (!t || t == &vm) return err(HV_ENOENT);
+    if (a.a2 < sizeof(hv_guest_stats)) return err(HV_EINVAL);
+    const mm::MmuStats& m = t->mmu().stats();
+    const VmStats& v = t->stats();
+    auto ld = [](const std::atomic<uint64_t>& x) { return x.load(std::memory_order_relaxed); };
+    hv_guest_stats s{};
+    s.faults_slow = ld(m.faults_slow), s.faults_fast = ld(m.faults_fast), s.fast_retries = ld(m.fast_retries);
+    s.wp_cleared = ld(m.wp_cleared), s.tlb_flushes = ld(m.flushes);
+    s.splits = ld(m.splits), s.split_alloc_fallbacks = ld(m.split_alloc_fallbacks), s.lazy_splits = ld(m.lazy_splits);
+    s.mmio_created = ld(m.mmio_created), s.mmio_stale = ld(m.mmio_stale);
+    s.leaves_4k = t->mmu().count_leaves(1), s.leaves_2m = t->mmu().count_leaves(2);
+    s.leaves_1g = t->mmu().count_leaves(3);
+    for (uint64_t e : v.exits) s.exits += e;
+    s.ept_exits = v.exits[uint32_t(vmx::ExitReason::EPT_VIOLATION)] + v.exits[uint32_t(vmx::ExitReason::EPT_MISCONFIG)];
+    if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
+    return ok(sizeof s);
+}
+
 struct Call {
     const char* name;
     bool privileged;  // the control guest's only
@@ -138,6 +193,10 @@ constexpr Call kCalls[] = {
     {"set_vcpu_state", true, hc_set_vcpu_state},
     {"map_guest", true, hc_map_guest},
     {"stop_guest", true, hc_stop_guest},
+    {"set_memory_region", true, hc_set_memory_region},
+    {"get_dirty_log", true, hc_get_dirty_log},
+    {"clear_dirty_log", true, hc_clear_dirty_log},
+    {"guest_stats", true, hc_guest_stats},
 };
 
 }  // namespace

@@ -139,7 +139,7 @@ void run_guests() {
         print("guest %zu %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", i, spec.name, spec.mem_mib,
               spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
               spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
-        Vm* vm = vms[i] = vm_table::create(unsigned(i), spec, frames, controls, config.mmu_switches);
+        Vm* vm = vms[i] = vm_table::create(unsigned(i), spec, controls, config.mmu_switches);
         char why[160];
         if (!vm->create(image, why, sizeof why)) {
             report_fail(test, "%s", why);

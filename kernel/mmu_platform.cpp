@@ -45,7 +45,7 @@ uint64_t alloc(void*, size_t count, mm::AllocMode) {
     return count == 1 ? frames->alloc() : frames->alloc_contiguous(count, 1);
 }
 
-void free_frames(void*, uint64_t pa, size_t count) {
+void free_pages(void*, uint64_t pa, size_t count) {
     bool ok;
     {
         LockGuard g(frame_lock);
@@ -81,7 +81,7 @@ void relax(void*) {
     x86::pause();
 }
 
-const mm::Platform the_platform{nullptr, p2v, v2p, alloc, free_frames, meta, flush, cpu, relax, nullptr};
+const mm::Platform the_platform{nullptr, p2v, v2p, alloc, free_pages, meta, flush, cpu, relax, nullptr};
 
 }  // namespace
 
@@ -106,6 +106,16 @@ bool init(mm::FrameAllocator& f, uint64_t max_phys, char* why, size_t n) {
 }
 
 const mm::Platform* platform() { return &the_platform; }
+
+uint64_t alloc_frames(size_t count, size_t align_frames) {
+    LockGuard g(frame_lock);
+    return frames->alloc_contiguous(count, align_frames);
+}
+
+bool free_frames(uint64_t pa, size_t count) {
+    LockGuard g(frame_lock);
+    return frames->free_contiguous(pa, count);
+}
 mm::Epoch& epoch() { return the_epoch; }
 mm::ObjectCache& rmap_descs() { return descs; }
 

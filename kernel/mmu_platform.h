@@ -26,6 +26,12 @@ const mm::Platform* platform();
 mm::Epoch& epoch();
 mm::ObjectCache& rmap_descs();
 
+// Frames for guest memory, under the same lock as the MMU's: guests are
+// created and slots added while other CPUs run guests. 0 when none is left;
+// free refuses (false) what was not allocated.
+uint64_t alloc_frames(size_t count, size_t align_frames);
+bool free_frames(uint64_t pa, size_t count);
+
 // Which CPU runs the guest of an EPTP (for cross-CPU flushes); set by the
 // scheduler when it places a VM.
 void place(uint64_t eptp, unsigned cpu);

@@ -42,7 +42,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
 
     // The slot is backed by host frames aligned to 2 MiB, so that it can be
     // mapped with huge EPT pages once the MMU core takes over.
-    backing_ = frames_.alloc_contiguous(mem_bytes_ >> 12, k2M >> 12);
+    backing_ = mmu_platform::alloc_frames(mem_bytes_ >> 12, k2M >> 12);
     if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
     // Zeroed: a guest must never see what an earlier guest left in a frame.
     memset(x86::phys_to_virt(backing_), 0, mem_bytes_);
@@ -65,7 +65,8 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     if (int e = mmu_.set_memory_region(0, 0, mem_bytes_ >> 12, backing_ >> 12, 0); e)
         return fail(why, n, "memslot 0: error %d", e);
     mmu_platform::place(mmu_.eptp(), cpu_);
-    vmcs_ = frames_.alloc();
+    slots_[0] = {backing_, mem_bytes_, 0};
+    vmcs_ = mmu_platform::alloc_frames(1, 1);
     if (!vmcs_) return fail(why, n, "no frame for its VMCS");
     *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
     regs_.rbx = HV_GUEST_BOOT_GPA;
@@ -93,7 +94,7 @@ void Vm::destroy() {
     console_.flush();
     if (vmcs_) {
         vmx::vmclear(vmcs_);
-        frames_.free(vmcs_);
+        mmu_platform::free_frames(vmcs_, 1);
         vmcs_ = 0;
     }
     if (mmu_ready_) {
@@ -104,8 +105,12 @@ void Vm::destroy() {
         mmu_.destroy();
         mmu_ready_ = false;
     }
+    // Slot 0's frames are backing_; the others were allocated by
+    // set_memory_region. No CPU can reach them: the MMU is gone.
+    for (uint32_t i = 1; i < HV_MAX_SLOTS; ++i)
+        if (slots_[i].bytes) mmu_platform::free_frames(slots_[i].pa, slots_[i].bytes >> 12);
     if (backing_) {
-        frames_.free_contiguous(backing_, mem_bytes_ >> 12);
+        mmu_platform::free_frames(backing_, mem_bytes_ >> 12);
         backing_ = 0;
     }
 }
@@ -115,12 +120,20 @@ void Vm::make_current() {
 }
 
 bool Vm::run_slice(uint64_t slice_tsc) {
-    if (controls_.preemption_timer && slice_tsc) {
-        uint64_t ticks = slice_tsc >> controls_.preemption_timer_shift;
-        vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
-    }
     mm::Epoch& epoch = mmu_platform::epoch();
+    ++stats_.slices;
+    bool timed = controls_.preemption_timer && slice_tsc;
+    uint64_t deadline = x86::rdtsc() + slice_tsc;
     while (!stopped_) {
+        // The timer restarts from the VMCS value at every entry, so each entry
+        // gets what is left of the slice: a guest that exits often is still
+        // preempted on time.
+        if (timed) {
+            uint64_t now = x86::rdtsc();
+            if (now >= deadline) return false;
+            uint64_t ticks = (deadline - now) >> controls_.preemption_timer_shift;
+            vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
+        }
         if (!launched_) stats_.first_entry_tsc = x86::rdtsc();
         // A CPU in a guest holds no reference into the MMU: entering and
         // leaving are quiescent states. Flushes asked of this CPU are done
@@ -196,10 +209,11 @@ int Vm::add_window(const Window& w) {
 }
 
 bool Vm::expected_backing(uint64_t gpa, uint64_t& hpa) const {
-    if (gpa < mem_bytes_) {
-        hpa = backing_ + gpa;
-        return true;
-    }
+    for (const SlotBacking& s : slots_)
+        if (s.bytes && gpa >= s.gpa && gpa - s.gpa < s.bytes) {
+            hpa = s.pa + (gpa - s.gpa);
+            return true;
+        }
     for (size_t i = 0; i < window_count_; ++i) {
         const Window& w = windows_[i];
         if (gpa >= w.gpa && gpa - w.gpa < w.target->mem_bytes()) {
@@ -210,10 +224,63 @@ bool Vm::expected_backing(uint64_t gpa, uint64_t& hpa) const {
     return false;
 }
 
+int Vm::set_memory_region(const hv_memory_region& r) {
+    constexpr uint32_t kFlags = HV_MEM_LOG_DIRTY_PAGES | HV_MEM_READONLY;
+    static_assert(HV_MEM_LOG_DIRTY_PAGES == mm::kLogDirtyPages && HV_MEM_READONLY == mm::kReadOnly);
+    if (r.slot >= HV_MAX_SLOTS || (r.flags & ~kFlags)) return -HV_EINVAL;
+    if ((r.guest_phys_addr | r.memory_size) & 0xfff || r.memory_size > HV_MAX_SLOT_BYTES ||
+        r.guest_phys_addr >= kMaxWindowEnd || r.memory_size > kMaxWindowEnd - r.guest_phys_addr)
+        return -HV_EINVAL;
+    LockGuard g(slots_lock_);
+    SlotBacking& s = slots_[r.slot];
+    bool exists = s.bytes != 0;
+    // Slot 0 holds the image and the boot block, and the hypervisor reads
+    // guest buffers through it: it stays where it is.
+    if (r.slot == 0 && (r.guest_phys_addr != 0 || r.memory_size != s.bytes)) return -HV_EINVAL;
+    if (exists && r.memory_size && r.memory_size != s.bytes) return -HV_EINVAL;  // no resize, as KVM
+    if (!exists && !r.memory_size) return -HV_EINVAL;
+    uint64_t pa = s.pa;
+    if (!exists) {
+        // Fresh memory, 2 MiB aligned when the size allows huge mappings.
+        uint64_t pages = r.memory_size >> 12;
+        pa = mmu_platform::alloc_frames(pages, r.memory_size % (2ull << 20) ? 1 : 512);
+        if (!pa) return -HV_ENOSPC;
+        memset(x86::phys_to_virt(pa), 0, r.memory_size);
+    }
+    int e = mmu_.set_memory_region(r.slot, r.guest_phys_addr >> 12, r.memory_size >> 12, pa >> 12, r.flags);
+    if (e) {
+        if (!exists) mmu_platform::free_frames(pa, r.memory_size >> 12);
+        return e;
+    }
+    if (!r.memory_size) {
+        // The MMU zapped the slot and flushed every TLB that held it.
+        mmu_platform::free_frames(s.pa, s.bytes >> 12);
+        s = {};
+    } else {
+        s = {pa, r.memory_size, r.guest_phys_addr};
+    }
+    return 0;
+}
+
+int Vm::get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words) {
+    LockGuard g(slots_lock_);
+    return mmu_.get_dirty_log(slot, out, out_words);
+}
+
+int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
+    LockGuard g(slots_lock_);
+    return mmu_.clear_dirty_log(c.slot, c.first_page, c.num_pages, bitmap);
+}
+
 bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {
     if (!in_slot(gpa, n)) return false;
     memcpy(dst, x86::phys_to_virt(backing_ + gpa), n);
     return true;
+}
+
+uint64_t* Vm::guest_words(uint64_t gpa, uint64_t n) {
+    if (gpa % 8 || n > mem_bytes_ / 8 || !in_slot(gpa, n * 8)) return nullptr;
+    return x86::phys_to_virt<uint64_t>(backing_ + gpa);
 }
 
 bool Vm::write_guest(uint64_t gpa, const void* src, uint64_t n) {

@@ -13,6 +13,7 @@
 #include "kernel/guest_console.h"
 #include "kernel/guest_outcome.h"
 #include "kernel/guest_regs.h"
+#include "kernel/spinlock.h"
 #include "mm/mmu.h"
 #include "include/hv/hypercall.h"
 
@@ -26,6 +27,7 @@ struct VmStats {
     uint64_t exits[vmx::kExitReasonCount + 1];  // the last slot counts reasons beyond the table
     uint64_t ept_violations;                     // that the MMU fixed (slow or fast path)
     uint64_t hypercalls, hypercall_errors;
+    uint64_t slices;                             // times the scheduler ran it
     uint64_t first_entry_tsc;
 };
 
@@ -44,10 +46,8 @@ struct Window {
 
 class Vm {
 public:
-    Vm(unsigned id, const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls,
-       const mm::MmuSwitches& switches)
-        : id_(id), spec_(spec), frames_(frames), controls_(controls), switches_(switches), cpu_(spec.cpu),
-          console_(spec_.name) {}
+    Vm(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls, const mm::MmuSwitches& switches)
+        : id_(id), spec_(spec), controls_(controls), switches_(switches), cpu_(spec.cpu), console_(spec_.name) {}
     ~Vm() { destroy(); }
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
@@ -93,10 +93,15 @@ public:
     // [0, 2^39): beyond that an EPT walk of 4 levels still reaches, but no
     // guest of ours maps it.
     static constexpr uint64_t kMaxWindowEnd = 1ull << 39;
-    static constexpr uint32_t kFirstWindowSlot = 1;  // memslot 0 is the guest's own memory
+    static constexpr uint32_t kFirstWindowSlot = HV_MAX_SLOTS;  // after the guest's own slots
     int add_window(const Window& w);  // 0 or a negative errno
     // The host-physical page that gpa must map to: its slot or a window.
     bool expected_backing(uint64_t gpa, uint64_t& hpa) const;
+    // The dirty-log interface (KVM's, on this VM), serialised per VM as KVM's
+    // slots_lock does. 0 or a negative errno.
+    int set_memory_region(const hv_memory_region& r);
+    int get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words);
+    int clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap);
     size_t window_count() const { return window_count_; }
     const Window& window(size_t i) const { return windows_[i]; }
     const char* name() const { return spec_.name; }
@@ -114,6 +119,9 @@ public:
     // overflow-safe); false and nothing copied otherwise.
     bool in_slot(uint64_t gpa, uint64_t n) const { return gpa <= mem_bytes_ && n <= mem_bytes_ - gpa; }
     bool read_guest(uint64_t gpa, void* dst, uint64_t n) const;
+    // The hypervisor's view of n 64-bit words of this guest's memory at gpa
+    // (8-byte aligned, inside slot 0), or nullptr.
+    uint64_t* guest_words(uint64_t gpa, uint64_t n);
     bool write_guest(uint64_t gpa, const void* src, uint64_t n);
     GuestConsole& console() { return console_; }
     void record_memtest(const MemtestReport& r) { memtest_ = r; }
@@ -139,7 +147,6 @@ private:
 
     unsigned id_;
     cmdline::GuestSpec spec_;
-    mm::FrameAllocator& frames_;
     const vmx::Controls& controls_;
     mm::MmuSwitches switches_;
     unsigned cpu_;
@@ -157,6 +164,11 @@ private:
     hv_vcpu_state pending_{};
     bool has_pending_ = false;
     Window windows_[HV_MAP_MAX] = {};
+    SpinLock slots_lock_;
+    struct SlotBacking {
+        uint64_t pa, bytes, gpa;  // bytes == 0: no such slot
+    };
+    SlotBacking slots_[HV_MAX_SLOTS] = {};
     size_t window_count_ = 0;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";

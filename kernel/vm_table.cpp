@@ -10,10 +10,10 @@ Vm* by_id[kMaxGuests];
 
 }  // namespace
 
-Vm* create(unsigned id, const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls,
+Vm* create(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls,
            const mm::MmuSwitches& switches) {
     if (id >= kMaxGuests || by_id[id]) return nullptr;
-    return by_id[id] = pool.create(id, spec, frames, controls, switches);
+    return by_id[id] = pool.create(id, spec, controls, switches);
 }
 
 Vm* get(uint64_t id) { return id < kMaxGuests ? by_id[id] : nullptr; }

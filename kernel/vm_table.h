@@ -9,7 +9,7 @@
 namespace hv::vm_table {
 
 // Constructs VM `id` in place; nullptr if the id is taken or out of range.
-Vm* create(unsigned id, const cmdline::GuestSpec& spec, mm::FrameAllocator& frames, const vmx::Controls& controls,
+Vm* create(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls,
            const mm::MmuSwitches& switches);
 // The VM with this id, or nullptr: ids come from guests, any value may arrive.
 Vm* get(uint64_t id);

@@ -50,6 +50,46 @@ enum hv_hypercall {
     HV_HC_MAP_GUEST = 9,      /* (id, gpa, flags) -> bytes mapped: the guest's whole
                                  memory appears in the caller's at gpa */
     HV_HC_STOP_GUEST = 10,    /* (id) -> 0: the guest is stopped for good */
+    HV_HC_SET_MEMORY_REGION = 11, /* (id, gpa of struct hv_memory_region) -> 0 */
+    HV_HC_GET_DIRTY_LOG = 12,     /* (id, slot, bitmap gpa, bitmap bytes) -> 0 */
+    HV_HC_CLEAR_DIRTY_LOG = 13,   /* (id, gpa of struct hv_clear_dirty_log) -> 0 */
+    HV_HC_GUEST_STATS = 14,       /* (id, gpa, size) -> bytes: struct hv_guest_stats */
+};
+
+/* Memory slots (KVM_SET_USER_MEMORY_REGION's semantics). Slot 0 is the
+ * guest's own memory [0, mem): only its flags may change. Other slots get
+ * fresh zeroed host memory when created; a move keeps their contents. */
+#define HV_MAX_SLOTS 16u
+#define HV_MEM_LOG_DIRTY_PAGES 1u /* KVM_MEM_LOG_DIRTY_PAGES */
+#define HV_MEM_READONLY 2u        /* KVM_MEM_READONLY */
+#define HV_MAX_SLOT_BYTES (1ull << 30)
+
+struct hv_memory_region {
+    uint32_t slot;
+    uint32_t flags;
+    uint64_t guest_phys_addr; /* 4 KiB aligned */
+    uint64_t memory_size;     /* 4 KiB multiple; 0 deletes the slot */
+};
+
+/* KVM_CLEAR_DIRTY_LOG: re-protect the pages whose bits are set in the
+ * bitmap (manual protection only). first_page is a multiple of 64, and so is
+ * num_pages unless the range ends the slot. */
+struct hv_clear_dirty_log {
+    uint32_t slot;
+    uint32_t reserved; /* 0 */
+    uint64_t first_page;
+    uint64_t num_pages;
+    uint64_t bitmap_gpa; /* (num_pages + 63) / 64 words, 8-byte aligned */
+};
+
+/* Another guest's MMU counters (HV_HC_GUEST_STATS). */
+struct hv_guest_stats {
+    uint64_t faults_slow, faults_fast, fast_retries;
+    uint64_t wp_cleared, tlb_flushes;
+    uint64_t splits, split_alloc_fallbacks, lazy_splits;
+    uint64_t mmio_created, mmio_stale;
+    uint64_t leaves_4k, leaves_2m, leaves_1g;
+    uint64_t exits, ept_exits;
 };
 
 /* HV_HC_MAP_GUEST flags. */
