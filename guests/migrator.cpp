@@ -12,7 +12,9 @@
 // write-protection faults and how many of them the fast path fixed.
 //   args: src=ID, dst=ID (command-line positions), after=N passes before
 //         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
-//         mode=precopy|stop (stop: pause first, copy once, no dirty log)
+//         mode=precopy|stop (stop: pause first, copy once, no dirty log),
+//         manual=1 (the source has dirty_log=manual or initially_set: each
+//         harvest is a get followed by a clear of the same bits)
 #include "guests/runtime/guest.h"
 
 using namespace hv::guest;
@@ -71,7 +73,7 @@ struct Row {
 int guest_main(const Args& args) {
     uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1), after = args.u64("after", 1);
     uint64_t rounds = args.u64("rounds", 8), threshold = args.u64("threshold", 16);
-    bool precopy = !args.is("mode", "stop");
+    bool precopy = !args.is("mode", "stop"), manual = args.u64("manual", 0);
     int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
     int64_t dst_bytes = hypercall(HV_HC_MAP_GUEST, dst, kDstWindow, HV_MAP_WRITABLE);
     if (src_bytes <= 0 || dst_bytes <= 0 || src_bytes != dst_bytes || uint64_t(src_bytes) > HV_MAX_SLOT_BYTES) {
@@ -107,6 +109,11 @@ int guest_main(const Args& args) {
         for (uint64_t round = 1; round <= rounds; ++round) {
             uint64_t h0 = rdtsc();
             int64_t r = hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
+            // Manual protection: the get only took a snapshot; re-protect
+            // exactly those pages before copying them.
+            static hv_clear_dirty_log clear{0, 0, 0, 0, 0};
+            clear.num_pages = pages, clear.bitmap_gpa = reinterpret_cast<uint64_t>(bitmap);
+            if (!r && manual) r = hypercall(HV_HC_CLEAR_DIRTY_LOG, src, reinterpret_cast<uint64_t>(&clear));
             uint64_t h1 = rdtsc();
             if (r) {
                 print("migrator: get dirty log -> %ld\n", r);

@@ -24,13 +24,20 @@ Parsed parse_line(const char* line) {
   return p;
 }
 
-TEST(Cmdline, EmptyLineRunsTheDefaultScenario) {
+TEST(Cmdline, EmptyLineRunsTheDefaultScenarioALocalLiveMigration) {
   Parsed p = parse_line("");
   ASSERT_TRUE(p.ok) << p.error;
-  ASSERT_EQ(p.config.guest_count, 1u);
-  EXPECT_STREQ(p.config.guests[0].name, "memtest");
+  EXPECT_TRUE(p.config.default_scenario);
+  ASSERT_EQ(p.config.guest_count, 3u);
+  EXPECT_STREQ(p.config.guests[0].image, "dirtier");
   EXPECT_EQ(p.config.guests[0].mem_mib, kDefaultGuestMemMib);
-  EXPECT_EQ(p.config.guests[0].expect, Outcome::Exited);
+  EXPECT_EQ(p.config.guests[0].expect, Outcome::Stopped);
+  EXPECT_STREQ(p.config.guests[1].image, "");
+  EXPECT_TRUE(p.config.guests[1].start_paused);
+  EXPECT_STREQ(p.config.guests[2].image, "migrator");
+  EXPECT_TRUE(p.config.guests[2].control);
+  EXPECT_EQ(p.config.guests[2].cpu, 1u);
+  EXPECT_STREQ(p.config.guests[2].args, "src=0,dst=1");
   EXPECT_EQ(p.config.log_level, LogLevel::Info);
   EXPECT_EQ(p.config.self_test, SelfTest::None);
 }

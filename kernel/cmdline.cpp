@@ -177,6 +177,7 @@ bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.mmu_switches = mm::MmuSwitches();
     out.self_test = SelfTest::None;
     out.guest_count = 0;
+    out.default_scenario = false;
     Parser p(out, err, err_size);
     const char* s = line;
     while (*s) {
@@ -185,7 +186,19 @@ bool parse(const char* line, Config& out, char* err, size_t err_size) {
         while (*s && *s != ' ' && *s != '\t') ++s;
         if (s > b && !p.word(Str{b, size_t(s - b)})) return false;
     }
-    if (out.guest_count == 0) return p.guest(Str{"memtest", 7});
+    if (out.guest_count) return true;
+    // The default run: a local live migration (see the header).
+    static constexpr const char* kDefault[] = {
+        "src:image=dirtier,expect=stopped,cpu=0",
+        "dst:image=none,start=paused,expect=stopped,cpu=0",
+        "migrator:role=control,src=0,dst=1,cpu=1",
+    };
+    for (const char* g : kDefault) {
+        size_t n = 0;
+        while (g[n]) ++n;
+        if (!p.guest(Str{g, n})) return false;
+    }
+    out.default_scenario = true;
     return true;
 }
 

@@ -20,7 +20,11 @@
 //       cpu=N         the CPU it runs on (default 0)
 //       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
 //
-// Without a guest= word the default scenario runs: guest=memtest.
+// Without a guest= word the default scenario runs, a local live migration:
+//   guest=src:image=dirtier,expect=stopped,cpu=0
+//   guest=dst:image=none,start=paused,expect=stopped,cpu=0
+//   guest=migrator:role=control,src=0,dst=1,cpu=1
+// (the kernel moves the migrator to CPU 0 when only one CPU is online).
 #pragma once
 
 #include <stddef.h>
@@ -57,6 +61,7 @@ struct Config {
     SelfTest self_test;
     GuestSpec guests[kMaxGuests];
     size_t guest_count;
+    bool default_scenario;  // no guest= word: the guests above
 };
 
 // Parses `line` (NUL-terminated) into out. Returns true on success; on failure
