@@ -9,7 +9,8 @@
 //      compare all memory word for word, resume the destination
 //   5. watch the destination's progress block move on two passes, stop both
 // One row per round: pages dirtied, harvest and copy cycles, splits,
-// write-protection faults and how many of them the fast path fixed.
+// write-protection faults, how many of them the fast path fixed, and the
+// source's average cycles per fault (what dirtying memory costs it).
 //   args: src=ID, dst=ID (command-line positions), after=N passes before
 //         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
 //         mode=precopy|stop (stop: pause first, copy once, no dirty log),
@@ -62,8 +63,10 @@ struct Row {
         hv_guest_stats now;
         hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&now), sizeof now);
         uint64_t fast = now.faults_fast - before.faults_fast, slow = now.faults_slow - before.faults_slow;
-        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu\n", what, dirtied, harvest, copy,
-              now.splits + now.lazy_splits - before.splits - before.lazy_splits, fast + slow, fast);
+        uint64_t faults = now.ept_exits - before.ept_exits, cycles = now.ept_fault_cycles - before.ept_fault_cycles;
+        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu %10lu\n", what, dirtied, harvest, copy,
+              now.splits + now.lazy_splits - before.splits - before.lazy_splits, fast + slow, fast,
+              faults ? cycles / faults : 0);
         before = now;
     }
 };
@@ -97,8 +100,8 @@ int guest_main(const Args& args) {
             return 3;
         }
         uint64_t t1 = rdtsc();
-        print("migrator: %-8s %8s %12s %12s %7s %9s %10s\n", "round", "dirtied", "harvest_cyc", "copy_cyc", "splits",
-              "wp_faults", "fast_fixes");
+        print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
+              "splits", "wp_faults", "fast_fixes", "cyc/fault");
         row.print_row("log-on", 0, t1 - t0, 0);
         hv_guest_stats s;
         hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&s), sizeof s);

@@ -170,6 +170,7 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     s.leaves_1g = t->mmu().count_leaves(3);
     for (uint64_t e : v.exits) s.exits += e;
     s.ept_exits = v.exits[uint32_t(vmx::ExitReason::EPT_VIOLATION)] + v.exits[uint32_t(vmx::ExitReason::EPT_MISCONFIG)];
+    s.ept_fault_cycles = v.ept_fault_cycles;
     if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
     return ok(sizeof s);
 }

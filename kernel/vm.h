@@ -28,6 +28,7 @@ struct VmStats {
     uint64_t ept_violations;                     // that the MMU fixed (slow or fast path)
     uint64_t hypercalls, hypercall_errors;
     uint64_t slices;                             // times the scheduler ran it
+    uint64_t ept_fault_cycles;                   // TSC in on_ept_fault (the MMU's fault paths)
     uint64_t first_entry_tsc;
 };
 

@@ -90,6 +90,7 @@ struct hv_guest_stats {
     uint64_t mmio_created, mmio_stale;
     uint64_t leaves_4k, leaves_2m, leaves_1g;
     uint64_t exits, ept_exits;
+    uint64_t ept_fault_cycles; /* TSC cycles spent handling EPT violations and misconfigurations */
 };
 
 /* HV_HC_MAP_GUEST flags. */
