@@ -42,6 +42,20 @@ int guest_main(const Args& args) {
     expect("memtest_report: past the slot", hypercall(HV_HC_MEMTEST_REPORT, mem - 4096, 8192, 0), -HV_EINVAL);
     expect("memtest_report: wraps around", hypercall(HV_HC_MEMTEST_REPORT, 0x400000, ~0xfffull, 0), -HV_EINVAL);
 
+    const uint64_t mmio = 3ull << 30;
+    expect("register_mmio: unaligned", hypercall(HV_HC_REGISTER_MMIO, mmio + 8, HV_MMIO_SIZE), -HV_EINVAL);
+    expect("register_mmio: wrong size", hypercall(HV_HC_REGISTER_MMIO, mmio, 2 * HV_MMIO_SIZE), -HV_EINVAL);
+    expect("register_mmio: beyond 2^39", hypercall(HV_HC_REGISTER_MMIO, 1ull << 39, HV_MMIO_SIZE), -HV_EINVAL);
+    expect("register_mmio: over the slot", hypercall(HV_HC_REGISTER_MMIO, 0x400000, HV_MMIO_SIZE), -HV_EEXIST);
+    for (unsigned i = 0; i < HV_MMIO_MAX; ++i)
+        expect("register_mmio", hypercall(HV_HC_REGISTER_MMIO, mmio + i * 4096, HV_MMIO_SIZE), 0);
+    expect("register_mmio: twice", hypercall(HV_HC_REGISTER_MMIO, mmio, HV_MMIO_SIZE), -HV_EEXIST);
+    expect("register_mmio: one too many", hypercall(HV_HC_REGISTER_MMIO, mmio + 64 * 4096, HV_MMIO_SIZE),
+           -HV_ENOSPC);
+
+    // Privileged calls from a guest that is not the control guest.
+    for (uint64_t nr = HV_HC_PAUSE; nr <= HV_HC_GUEST_STATS; ++nr) expect("privileged call", hypercall(nr, 0), -HV_EPERM);
+
     static hv_stats stats;
     const uint64_t sp = reinterpret_cast<uint64_t>(&stats);
     expect("stats: size too small", hypercall(HV_HC_STATS, sp, sizeof stats - 1), -HV_EINVAL);

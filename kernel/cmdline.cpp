@@ -142,6 +142,8 @@ public:
                 } else {
                     return fail("guest dirty_log must be manual or initially_set", value);
                 }
+            } else if (key.is("mmio_gen_start")) {
+                if (!parse_u64(value, g.mmio_gen_start)) return fail("guest mmio_gen_start must be a number", kv);
             } else if (key.is("cpu")) {
                 uint64_t cpu;
                 if (!parse_u64(value, cpu) || cpu >= kMaxCpus) return fail("guest cpu must be a CPU index", kv);

@@ -18,6 +18,7 @@
 //       dirty_log=manual|initially_set   manual protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
 //                     optionally with every bit initially set
 //       cpu=N         the CPU it runs on (default 0)
+//       mmio_gen_start=N  start its memslot generation at N (to reach the MMIO wrap-around)
 //       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
 //
 // Without a guest= word the default scenario runs, a local live migration:
@@ -50,6 +51,7 @@ struct GuestSpec {
     bool control;
     bool start_paused;
     bool manual_protect, initially_set;
+    uint64_t mmio_gen_start;  // the memslot generation it starts at (tests of the wrap)
     unsigned cpu;
 };
 

@@ -171,8 +171,16 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     for (uint64_t e : v.exits) s.exits += e;
     s.ept_exits = v.exits[uint32_t(vmx::ExitReason::EPT_VIOLATION)] + v.exits[uint32_t(vmx::ExitReason::EPT_MISCONFIG)];
     s.ept_fault_cycles = v.ept_fault_cycles;
+    s.mmio_walk_zaps = ld(m.mmio_walk_zaps), s.mmio_wrap_zaps = ld(m.mmio_wrap_zaps);
+    s.mmio_emulated = t->mmio_emulated();
+    s.memslot_generation = t->mmu().generation();
     if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
     return ok(sizeof s);
+}
+
+HypercallResult hc_register_mmio(Vm& vm, const HypercallArgs& a) {
+    int e = vm.register_mmio(a.a0, a.a1);
+    return e ? err(-e) : ok();
 }
 
 struct Call {
@@ -198,6 +206,7 @@ constexpr Call kCalls[] = {
     {"get_dirty_log", true, hc_get_dirty_log},
     {"clear_dirty_log", true, hc_clear_dirty_log},
     {"guest_stats", true, hc_guest_stats},
+    {"register_mmio", false, hc_register_mmio},
 };
 
 }  // namespace

@@ -59,6 +59,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     mm::Mmu::Config cfg;
     cfg.manual_protect = spec_.manual_protect;
     cfg.initially_set = spec_.initially_set;
+    cfg.initial_generation = spec_.mmio_gen_start;
     if (!mmu_.init(mmu_platform::platform(), &mmu_platform::epoch(), &mmu_platform::rmap_descs(), switches_, cfg))
         return fail(why, n, "no memory for its EPT MMU");
     mmu_ready_ = true;
@@ -270,6 +271,40 @@ int Vm::get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words) {
 int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
     LockGuard g(slots_lock_);
     return mmu_.clear_dirty_log(c.slot, c.first_page, c.num_pages, bitmap);
+}
+
+int Vm::register_mmio(uint64_t gpa, uint64_t size) {
+    uint64_t hpa;
+    if (gpa % 4096 || size != HV_MMIO_SIZE || gpa >= kMaxWindowEnd - size) return -HV_EINVAL;
+    if (expected_backing(gpa, hpa) || expected_backing(gpa + size - 1, hpa)) return -HV_EEXIST;
+    for (size_t i = 0; i < mmio_count_; ++i)
+        if (mmio_[i].gpa == gpa) return -HV_EEXIST;
+    if (mmio_count_ == HV_MMIO_MAX) return -HV_ENOSPC;
+    mmio_[mmio_count_++] = MmioRegion{gpa, {}, 0};
+    return 0;
+}
+
+bool Vm::translate(uint64_t la, uint64_t& gpa) const {
+    uint64_t cr0 = vmx::vmread(vmx::VmcsField::GUEST_CR0);
+    if (!(cr0 & x86::cr0::PG)) {
+        gpa = la & 0xffffffff;
+        return true;
+    }
+    // IA-32e paging (Intel SDM Vol. 3A, 4.5); our guests run in long mode.
+    constexpr uint64_t kP = 1, kPs = 1ull << 7, kAddr = 0x000ffffffffff000ull;
+    uint64_t table = vmx::vmread(vmx::VmcsField::GUEST_CR3) & kAddr;
+    for (int level = 4; level >= 1; --level) {
+        unsigned shift = 12 + 9 * unsigned(level - 1);
+        uint64_t e;
+        if (!read_guest(table + ((la >> shift) & 511) * 8, &e, 8) || !(e & kP)) return false;
+        if (level == 1 || ((level == 2 || level == 3) && (e & kPs))) {
+            uint64_t page = uint64_t(1) << shift;
+            gpa = (e & kAddr & ~(page - 1)) | (la & (page - 1));
+            return true;
+        }
+        table = e & kAddr;
+    }
+    return false;
 }
 
 bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {

@@ -13,6 +13,7 @@
 #include "kernel/guest_console.h"
 #include "kernel/guest_outcome.h"
 #include "kernel/guest_regs.h"
+#include "kernel/mmio.h"
 #include "kernel/spinlock.h"
 #include "mm/mmu.h"
 #include "include/hv/hypercall.h"
@@ -103,6 +104,11 @@ public:
     int set_memory_region(const hv_memory_region& r);
     int get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words);
     int clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap);
+    int register_mmio(uint64_t gpa, uint64_t size);  // 0 or a negative errno
+    uint64_t mmio_emulated() const { return mmio_emulated_; }
+    // Guest-linear to guest-physical through the guest's own page tables
+    // (4-level, 4K/2M/1G pages, or no paging); false if not mapped.
+    bool translate(uint64_t linear, uint64_t& gpa) const;
     size_t window_count() const { return window_count_; }
     const Window& window(size_t i) const { return windows_[i]; }
     const char* name() const { return spec_.name; }
@@ -144,6 +150,7 @@ private:
     Next on_io();
     Next on_msr(bool write);
     Next on_ept_fault(bool misconfig);
+    Next emulate_mmio(uint64_t gpa, MmioRegion& r);
     Next on_vmcall();
 
     unsigned id_;
@@ -170,6 +177,9 @@ private:
         uint64_t pa, bytes, gpa;  // bytes == 0: no such slot
     };
     SlotBacking slots_[HV_MAX_SLOTS] = {};
+    MmioRegion mmio_[HV_MMIO_MAX] = {};
+    size_t mmio_count_ = 0;
+    uint64_t mmio_emulated_ = 0;
     size_t window_count_ = 0;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";

@@ -171,6 +171,8 @@ Vm::Next Vm::on_ept_fault(bool misconfig) {
         ++stats_.ept_violations;
         return Next::Resume;
     case mm::Fault::kMmio:
+        for (size_t i = 0; i < mmio_count_; ++i)
+            if (mmio_[i].contains(gpa)) return emulate_mmio(gpa, mmio_[i]);
         return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx outside every memory slot, rip=0x%lx", access, gpa,
                     rd(F::GUEST_RIP));
     case mm::Fault::kReadOnlySlot:
@@ -180,6 +182,31 @@ Vm::Next Vm::on_ept_fault(bool misconfig) {
         break;
     }
     return stop(Outcome::Unexpected, "out of memory for EPT tables at GPA 0x%lx", gpa);
+}
+
+Vm::Next Vm::emulate_mmio(uint64_t gpa, MmioRegion& r) {
+    // The instruction, read once into the hypervisor: another vCPU of the
+    // guest could rewrite it while we decode.
+    uint64_t rip = rd(F::GUEST_RIP), code;
+    uint8_t bytes[15] = {};
+    unsigned n = unsigned(4096 - (rip & 4095)) < sizeof bytes ? unsigned(4096 - (rip & 4095)) : sizeof bytes;
+    MmioInsn insn;
+    if (!translate(rip, code) || !read_guest(code, bytes, n) || !decode_mmio_insn(bytes, n, insn) || insn.reg == 4)
+        return stop(Outcome::BadIo, "MMIO at GPA 0x%lx: instruction %02x %02x %02x %02x at rip=0x%lx not emulated",
+                    gpa, bytes[0], bytes[1], bytes[2], bytes[3], rip);
+    static constexpr uint64_t GuestRegs::*kByNumber[16] = {
+        &GuestRegs::rax, &GuestRegs::rcx, &GuestRegs::rdx, &GuestRegs::rbx, nullptr,        &GuestRegs::rbp,
+        &GuestRegs::rsi, &GuestRegs::rdi, &GuestRegs::r8,  &GuestRegs::r9,  &GuestRegs::r10, &GuestRegs::r11,
+        &GuestRegs::r12, &GuestRegs::r13, &GuestRegs::r14, &GuestRegs::r15};
+    uint64_t& reg = regs_.*kByNumber[insn.reg];
+    uint64_t offset = gpa - r.gpa;
+    if (insn.store)
+        r.write(offset, insn.size == 4 ? uint32_t(reg) : reg, insn.size);
+    else
+        reg = insn.size == 4 ? uint32_t(r.read(offset)) : r.read(offset);  // 32-bit loads zero-extend
+    ++mmio_emulated_;
+    vmx::vmwrite(F::GUEST_RIP, rip + insn.length);
+    return Next::Resume;
 }
 
 Vm::Next Vm::on_vmcall() {

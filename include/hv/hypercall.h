@@ -54,7 +54,19 @@ enum hv_hypercall {
     HV_HC_GET_DIRTY_LOG = 12,     /* (id, slot, bitmap gpa, bitmap bytes) -> 0 */
     HV_HC_CLEAR_DIRTY_LOG = 13,   /* (id, gpa of struct hv_clear_dirty_log) -> 0 */
     HV_HC_GUEST_STATS = 14,       /* (id, gpa, size) -> bytes: struct hv_guest_stats */
+    HV_HC_REGISTER_MMIO = 15,     /* (gpa, size) -> 0: a test device there, in the caller */
 };
+
+/* The test device behind an MMIO region (HV_HC_REGISTER_MMIO): accesses trap
+ * to the hypervisor (no memory slot covers them) and are emulated. Registers
+ * are 64 bits wide at offsets 0, 8, ..., 0xf8 and keep what is written (a
+ * 32-bit write zero-extends); HV_MMIO_ACCESSES reads the number of accesses
+ * so far. Other offsets read 0 and ignore writes. Emulated instructions: MOV
+ * between a general register (not RSP) and memory, 32 or 64 bits. */
+#define HV_MMIO_MAX 4u
+#define HV_MMIO_SIZE 4096u
+#define HV_MMIO_REGS 32u
+#define HV_MMIO_ACCESSES 0x100u
 
 /* Memory slots (KVM_SET_USER_MEMORY_REGION's semantics). Slot 0 is the
  * guest's own memory [0, mem): only its flags may change. Other slots get
@@ -91,6 +103,8 @@ struct hv_guest_stats {
     uint64_t leaves_4k, leaves_2m, leaves_1g;
     uint64_t exits, ept_exits;
     uint64_t ept_fault_cycles; /* TSC cycles spent handling EPT violations and misconfigurations */
+    uint64_t mmio_walk_zaps, mmio_wrap_zaps, mmio_emulated;
+    uint64_t memslot_generation;
 };
 
 /* HV_HC_MAP_GUEST flags. */
