@@ -74,6 +74,9 @@ public:
             return choice(value, "rmap_walk must be lockless or locked", "lockless", "locked",
                           out_.mmu_switches.rmap_lockless);
         if (key.is("mmio_zap")) return choice(value, "mmio_zap must be gen or walk", "gen", "walk", out_.mmu_switches.mmio_gen);
+        if (key.is("test_dirty_before_spte"))
+            return choice(value, "test_dirty_before_spte must be 1 or 0", "1", "0",
+                          out_.mmu_switches.test_dirty_before_spte);
         if (key.is("selftest")) {
             if (value.is("null_deref")) {
                 out_.self_test = SelfTest::NullDeref;

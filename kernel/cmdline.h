@@ -9,6 +9,8 @@
 //   eager_split=1|0       split huge mappings when logging starts (0: on write faults)
 //   rmap_walk=lockless|locked   write-protection walks the rmap without or under the MMU lock
 //   mmio_zap=gen|walk     invalidate MMIO SPTEs by generation or by walking every table
+//   test_dirty_before_spte=1  TEST ONLY, deliberately broken: the dirty bit is set before
+//                         the SPTE is writable and in the rmap (a migration must catch it)
 //   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)
 //       mem=MIB       the guest's memory slot, 2..1024 MiB, 2 MiB multiples (default 16)
 //       expect=OUTCOME  how the guest's run must end (default exit): see guest_outcome.h

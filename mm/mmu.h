@@ -47,6 +47,10 @@ struct MmuSwitches {
   bool test_dirty_before_spte = false;
 };
 
+// How long the broken order above holds the dirty bit set on a read-only
+// SPTE (relax() calls), so that a live migration in the emulator catches it.
+inline constexpr int kTestBrokenOrderSpins = 4096;
+
 enum class Fault : uint8_t {
   kFixed,          // slow path (MMU lock) installed or fixed the mapping
   kFixedFast,      // fast path: one cmpxchg restored W

@@ -320,7 +320,13 @@ bool Mmu::fast_page_fault(uint64_t gfn, Fault* out) {
     return true;
   }
   if (!is_mmu_writable(v)) return false;
-  if (sw_.test_dirty_before_spte) mark_dirty(*s, gfn);  // the broken order
+  if (sw_.test_dirty_before_spte) {
+    mark_dirty(*s, gfn);  // the broken order
+    // Widen the window, so that a harvest on another CPU lands in it within
+    // a short test run: it clears the bit and finds the SPTE read-only (no
+    // flush owed), then the cmpxchg below makes it writable for good.
+    for (int i = 0; i < kTestBrokenOrderSpins; ++i) p_->pause();
+  }
   if (!e->compare_exchange_strong(v, fast_fix_writable(v), std::memory_order_acq_rel,
                                   std::memory_order_relaxed)) {
     stats_.fast_retries.fetch_add(1, std::memory_order_relaxed);
