@@ -25,9 +25,28 @@ PteListDesc* Rmap::new_desc(AllocMode mode, uintptr_t more) {
   // reads the new `more` and ends on the new head's nulls (and restarts),
   // instead of pairing a new entry with the old chain's nulls and stopping
   // early.
+  // Reuse is a seqcount write section: gen odd while the descriptor is
+  // rewritten, even again before it is published. A walker that entered it
+  // through a stale pointer (even while it was free) and reads anything
+  // written here sees the odd or the new even value when it re-checks.
+  const uint64_t g = d->gen.load(std::memory_order_relaxed);
+  d->gen.store(g + 1, std::memory_order_release);
   d->more.store(more, std::memory_order_release);
   for (int i = 0; i < kExt; ++i) d->sptes[i].store(nullptr, std::memory_order_release);
   return d;
+}
+
+// Ends the write section of new_desc() once the caller filled the entries,
+// before the descriptor is published through the head.
+static void desc_ready(PteListDesc* d) {
+  d->gen.store(d->gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+void Rmap::free_desc(PteListDesc* d) {
+  // Before the descriptor can be reused: a walker that later reads anything
+  // the reuse writes (all release stores) also sees this increment.
+  d->gen.store(d->gen.load(std::memory_order_relaxed) + 2, std::memory_order_release);
+  descs_->free(d);  // type-stable: may be reused at once
 }
 
 int Rmap::add(RmapHead* h, Spte* s, AllocMode mode) {
@@ -42,6 +61,7 @@ int Rmap::add(RmapHead* h, Spte* s, AllocMode mode) {
     if (!d) return -1;
     d->sptes[0].store(reinterpret_cast<Spte*>(v), std::memory_order_release);
     d->sptes[1].store(s, std::memory_order_release);
+    desc_ready(d);
     h->v.store(reinterpret_cast<uintptr_t>(d) | 1, std::memory_order_release);
     return 1;
   }
@@ -57,6 +77,7 @@ int Rmap::add(RmapHead* h, Spte* s, AllocMode mode) {
     PteListDesc* d = new_desc(mode, reinterpret_cast<uintptr_t>(first));
     if (!d) return -1;
     d->sptes[0].store(s, std::memory_order_release);
+    desc_ready(d);
     h->v.store(reinterpret_cast<uintptr_t>(d) | 1, std::memory_order_release);
   } else {
     first->sptes[used].store(s, std::memory_order_release);
@@ -98,13 +119,13 @@ bool Rmap::remove(RmapHead* h, Spte* s) {
     // First descriptor empty: the next one (full) becomes the first. It
     // exists: a lone descriptor with one entry would have been collapsed.
     h->v.store(more | 1, std::memory_order_release);
-    descs_->free(first);  // type-stable: may be reused at once
+    free_desc(first);
   } else if (last == 1 && is_nulls(more)) {
     // One SPTE left in the only descriptor: the head holds it directly. A
     // walker still in the descriptor reads sptes[0] (unchanged) and our nulls.
     h->v.store(reinterpret_cast<uintptr_t>(first->sptes[0].load(std::memory_order_relaxed)),
                std::memory_order_release);
-    descs_->free(first);
+    free_desc(first);
   }
   return true;
 }

@@ -35,6 +35,19 @@
 //    walker that sees the cleared source (acquire) also sees the copy.
 // `add` returns the number of SPTEs *before* the add (reviewer bug 1).
 //
+// Same-head reuse (found by the Spin model, models/rmap_nulls.pml): nulls
+// alone cannot tell a walker that the descriptor it is in was freed and
+// reused *for the same head*. E.g. the walker scans the first descriptor D1
+// of a chain D1 -> D0; removals empty D1 (freed), then collapse D0 to a
+// single-SPTE head (D0 freed), then an add turns the head back into a chain
+// by reusing D1, copying the remaining SPTE into D1[0], which the walker has
+// already passed; it reads D1's new `more`, our own nulls, and stops having
+// missed that SPTE. Hence the per-descriptor generation: the walker re-checks
+// it after reading `more` and restarts if the descriptor was freed or reused
+// meanwhile. Reuse is a seqcount write section (odd while rewriting): a
+// walker may *enter* a descriptor that is already free, through a stale
+// pointer, and then see only part of the reuse. Spin found both steps.
+//
 // Test hooks (off in production): Options selects the two buggy variants the
 // reviewer found, and a walk hook lets a test act between two entries of a
 // walk, deterministically.
@@ -57,9 +70,14 @@ struct RmapHead {
 };
 
 struct PteListDesc {
-  static constexpr int kExt = 7;  // 7 pointers + more = one 64-byte line
+  static constexpr int kExt = 6;  // 6 pointers + more + gen = one 64-byte line
   std::atomic<Spte*> sptes[kExt];
   std::atomic<uintptr_t> more;
+  // A seqcount: +2 when freed to the cache; on reuse odd while the
+  // descriptor is rewritten and even again before it is published. A walker
+  // reads it before scanning (odd: restart) and again after reading `more`
+  // (changed: restart). See "same-head reuse" above.
+  std::atomic<uint64_t> gen;
 };
 static_assert(sizeof(PteListDesc) == 64);
 
@@ -72,13 +90,16 @@ class Rmap {
     // the move of first_desc[last_used] into a hole i < last_used of the first
     // descriptor is a *backward* move that a walker past i misses.
     bool bug_backward_move = false;
+    // Our own bug, found by Spin: no descriptor generation check (nulls only).
+    bool bug_no_desc_gen = false;
   };
   // Called by walkers after reading each entry: (ctx, desc or nullptr for a
   // single-SPTE head, index, spte read). Used only by tests.
   using WalkHook = void (*)(void* ctx, const PteListDesc* d, int idx, Spte* s);
 
   struct Stats {
-    std::atomic<uint64_t> restarts{0};     // lockless walks that met another nulls
+    std::atomic<uint64_t> restarts{0};     // lockless walks started again
+    std::atomic<uint64_t> gen_restarts{0}; // ... because a descriptor was freed under them
     std::atomic<uint64_t> alloc_fail{0};
   };
 
@@ -129,6 +150,13 @@ class Rmap {
       return restarts;
     }
     for (const PteListDesc* d = desc_of(v);;) {
+      const uint64_t gen = d->gen.load(std::memory_order_acquire);
+      if (!opt_.bug_no_desc_gen && (gen & 1)) {  // being rewritten for a reuse
+        ++restarts;
+        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+        stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
+        goto restart;
+      }
       for (int k = 0; k < PteListDesc::kExt; ++k) {
         const int j = opt_.bug_backward_move ? k : PteListDesc::kExt - 1 - k;
         Spte* s = d->sptes[j].load(std::memory_order_acquire);
@@ -136,6 +164,14 @@ class Rmap {
         if (hook_) hook_(hook_ctx_, d, j, s);
       }
       const uintptr_t m = d->more.load(std::memory_order_acquire);
+      // If `more` (or an entry) was written by a reuse, the acquire above
+      // makes the free's increment visible here.
+      if (!opt_.bug_no_desc_gen && d->gen.load(std::memory_order_acquire) != gen) {
+        ++restarts;
+        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+        stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
+        goto restart;
+      }
       if (is_nulls(m)) {
         if (m == nulls(h)) return restarts;
         // Wandered into another head's chain (our descriptor was freed and
@@ -157,6 +193,7 @@ class Rmap {
 
  private:
   PteListDesc* new_desc(AllocMode mode, uintptr_t more);
+  void free_desc(PteListDesc* d);
 
   ObjectCache* descs_ = nullptr;
   Options opt_;

@@ -233,5 +233,51 @@ TEST_F(RmapTest, WalkerThatMeetsAnotherHeadsNullsRestarts) {
   EXPECT_GE(r_.stats().restarts.load(), 1u);
 }
 
+// Found by Spin (models/rmap_nulls.pml, -DNO_DESC_GEN): the walker's own
+// descriptor is freed and reused for the *same* head while it is inside, so
+// it ends on its own nulls. Chain of h: B[s6] -> A[s0..s5]; S = s0 stays.
+int run_same_head_reuse(RmapTest* t, Rmap& r) {
+  RmapHead h;
+  Spte* sp = t->sptes_;
+  for (int i = 0; i <= kExt; ++i) r.add(&h, &sp[i], AllocMode::kMayBlock);
+  const PteListDesc* b = Rmap::desc_of(h.v.load());
+  struct Ctx { Rmap* r; RmapHead* h; Spte* sp; const PteListDesc* b; ObjectCache* c; void* dummy; bool fired; }
+      ctx{&r, &h, sp, b, &t->descs_, nullptr, false};
+  r.set_walk_hook([](void* c, const PteListDesc* d, int idx, Spte*) {
+    auto* x = static_cast<Ctx*>(c);
+    if (x->fired || d != x->b || idx != 0) return;  // after B's last entry, before B->more
+    x->fired = true;
+    x->r->remove(x->h, &x->sp[kExt]);                          // B empties: freed
+    for (int i = 1; i < kExt; ++i) x->r->remove(x->h, &x->sp[i]);  // A collapses: head = s0
+    x->dummy = x->c->alloc(AllocMode::kMayBlock);              // other traffic takes A
+    x->r->add(x->h, &x->sp[100], AllocMode::kMayBlock);        // one -> many reuses B
+  }, &ctx);
+  std::set<Spte*> seen;
+  {
+    EpochReadGuard g(t->e_);
+    r.walk_lockless(&h, [&](Spte* s) { seen.insert(s); });
+  }
+  r.set_walk_hook(nullptr, nullptr);
+  EXPECT_TRUE(ctx.fired);
+  EXPECT_EQ(Rmap::desc_of(h.v.load()), b) << "test premise: B was reused for the same head";
+  r.remove(&h, &sp[0]);
+  r.remove(&h, &sp[100]);
+  t->descs_.free(ctx.dummy);
+  return static_cast<int>(seen.count(&sp[0]));
+}
+
+TEST_F(RmapTest, DescriptorReusedForTheSameHeadMakesTheWalkerRestart) {
+  EXPECT_EQ(run_same_head_reuse(this, r_), 1) << "s0 stayed in the rmap for the whole walk";
+  EXPECT_GE(r_.stats().gen_restarts.load(), 1u);
+}
+
+TEST_F(RmapTest, WithoutTheDescriptorGenerationTheSameHeadReuseMissesAnSpte) {
+  Rmap nulls_only;
+  Rmap::Options o;
+  o.bug_no_desc_gen = true;
+  nulls_only.init(&descs_, o);
+  EXPECT_EQ(run_same_head_reuse(this, nulls_only), 0) << "nulls alone cannot see this";
+}
+
 }  // namespace
 }  // namespace hv::mm
