@@ -154,8 +154,12 @@ class Mmu {
   bool audit(char* why, size_t why_len);
   size_t count_leaves(int level);  // present leaves at `level` (lock held inside)
 
-  // Test hook for split: fail the non-blocking allocation.
   SpinLock& mmu_lock() { return mmu_lock_; }
+
+  // Test hook: called in the fast page fault between its two halves (making
+  // the SPTE writable and setting the dirty bit, in whichever order the
+  // switches select), so a test can run a harvest exactly there.
+  void set_fast_fault_hook(void (*h)(void*), void* ctx) { fast_hook_ = h; fast_hook_ctx_ = ctx; }
 
  private:
   friend struct MmuTestAccess;
@@ -214,6 +218,8 @@ class Mmu {
   uint64_t page_cache_[kPageCache] = {};
   size_t page_cache_n_ = 0;
   MmuStats stats_;
+  void (*fast_hook_)(void*) = nullptr;
+  void* fast_hook_ctx_ = nullptr;
 };
 
 }  // namespace hv::mm

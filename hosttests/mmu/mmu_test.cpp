@@ -354,5 +354,44 @@ TEST_F(MmuTest, AuditCatchesAnSpteMissingFromItsRmap) {
   s->store(v);
 }
 
+// Seed 000's order, deterministically: a harvest runs between the two halves
+// of the fast page fault; then the vCPU writes the page. The write must be
+// reported by the next harvest.
+bool write_after_racing_harvest_is_reported(MmuTest* t, Mmu& mmu) {
+  EXPECT_EQ(mmu.set_memory_region(0, 0, 64, 0, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu.handle_ept_violation(5, false), Fault::kFixed);  // read-only map
+  std::vector<uint64_t> log(1);
+  mmu.get_dirty_log(0, log.data(), 1);
+  struct Ctx { Mmu* m; uint64_t log; bool fired; } ctx{&mmu, 0, false};
+  mmu.set_fast_fault_hook([](void* c) {
+    auto* x = static_cast<Ctx*>(c);
+    if (x->fired) return;
+    x->fired = true;
+    x->m->get_dirty_log(0, &x->log, 1);  // the migrator's harvest, right here
+  }, &ctx);
+  EXPECT_EQ(mmu.handle_ept_violation(5, true), Fault::kFixedFast);
+  mmu.set_fast_fault_hook(nullptr, nullptr);
+  EXPECT_TRUE(ctx.fired);
+  // The vCPU's store: it goes through only if the SPTE is writable now.
+  const bool wrote = is_writable(mmu.lookup(5));
+  EXPECT_TRUE(wrote);
+  mmu.get_dirty_log(0, log.data(), 1);
+  (void)t;
+  return (log[0] >> 5) & 1;
+}
+
+TEST_F(MmuTest, DirtyBitSetAfterTheSpteIsWritableLosesNoWrite) {
+  Make();
+  EXPECT_TRUE(write_after_racing_harvest_is_reported(this, mmu_));
+}
+
+TEST_F(MmuTest, DirtyBitSetBeforeTheSpteIsWritableLosesTheWrite) {
+  MmuSwitches sw;
+  sw.test_dirty_before_spte = true;  // the broken order
+  Make(sw);
+  EXPECT_FALSE(write_after_racing_harvest_is_reported(this, mmu_))
+      << "the harvest consumed the bit while W was still clear; the SPTE stays writable unlogged";
+}
+
 }  // namespace
 }  // namespace hv::mm
