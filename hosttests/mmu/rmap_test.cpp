@@ -206,31 +206,58 @@ TEST_F(RmapTest, ReviewerBug2BackwardMoveInTheFirstDescriptorIsCaughtByTheSameTe
   EXPECT_GT(total, 0);
 }
 
-TEST_F(RmapTest, WalkerThatMeetsAnotherHeadsNullsRestarts) {
-  // h1: first descriptor B with one SPTE, then a full descriptor A.
+// B is freed and reused for another head h2 while a walker of h1 is inside:
+// run with the descriptor generation off, the walker must get out through
+// h2's nulls; with it on (ours), through the generation first.
+unsigned run_other_head_reuse(RmapTest* t, Rmap& r, uint64_t* restarts_out) {
   RmapHead h1, h2;
-  for (int i = 0; i <= kExt; ++i) r_.add(&h1, &sptes_[i], AllocMode::kMayBlock);
-  r_.add(&h2, &sptes_[100], AllocMode::kMayBlock);
+  Spte* sp = t->sptes_;
+  for (int i = 0; i <= kExt; ++i) r.add(&h1, &sp[i], AllocMode::kMayBlock);
+  r.add(&h2, &sp[100], AllocMode::kMayBlock);
   const PteListDesc* b = Rmap::desc_of(h1.v.load());
-  ASSERT_EQ(b->sptes[0].load(), &sptes_[kExt]);
-  struct Ctx { RmapTest* t; RmapHead* h1; RmapHead* h2; const PteListDesc* b; bool fired; } ctx{this, &h1, &h2, b, false};
-  r_.set_walk_hook([](void* c, const PteListDesc* d, int, Spte*) {
+  EXPECT_EQ(b->sptes[0].load(), &sp[kExt]);
+  struct Ctx { Rmap* r; RmapHead* h1; RmapHead* h2; Spte* sp; const PteListDesc* b; bool fired; }
+      ctx{&r, &h1, &h2, sp, b, false};
+  r.set_walk_hook([](void* c, const PteListDesc* d, int, Spte*) {
     auto* x = static_cast<Ctx*>(c);
     if (x->fired || d != x->b) return;
     x->fired = true;
     // While the walker is in B: B empties and is freed (h1 -> A), and is
     // reused at once for h2's one -> many conversion (type-stable reuse).
-    ASSERT_TRUE(x->t->r_.remove(x->h1, &x->t->sptes_[kExt]));
-    ASSERT_EQ(x->t->r_.add(x->h2, &x->t->sptes_[101], AllocMode::kMayBlock), 1);
-    ASSERT_EQ(Rmap::desc_of(x->h2->v.load()), x->b) << "test premise: B was reused for h2";
+    EXPECT_TRUE(x->r->remove(x->h1, &x->sp[kExt]));
+    EXPECT_EQ(x->r->add(x->h2, &x->sp[101], AllocMode::kMayBlock), 1);
+    EXPECT_EQ(Rmap::desc_of(x->h2->v.load()), x->b) << "test premise: B was reused for h2";
   }, &ctx);
-  unsigned restarts = 0;
-  const std::set<Spte*> seen = lockless(h1, &restarts);
-  r_.set_walk_hook(nullptr, nullptr);
+  std::set<Spte*> seen;
+  unsigned restarts;
+  {
+    EpochReadGuard g(t->e_);
+    restarts = r.walk_lockless(&h1, [&](Spte* s) { seen.insert(s); });
+  }
+  r.set_walk_hook(nullptr, nullptr);
   EXPECT_TRUE(ctx.fired);
-  EXPECT_EQ(restarts, 1u) << "ended on h2's nulls, so walked h1 again";
-  for (int i = 0; i < kExt; ++i) EXPECT_TRUE(seen.count(&sptes_[i])) << i;
-  EXPECT_GE(r_.stats().restarts.load(), 1u);
+  for (int i = 0; i < kExt; ++i) EXPECT_TRUE(seen.count(&sp[i])) << i;
+  for (int i = 0; i < kExt; ++i) r.remove(&h1, &sp[i]);
+  r.remove(&h2, &sp[100]);
+  r.remove(&h2, &sp[101]);
+  *restarts_out = r.stats().gen_restarts.load();
+  return restarts;
+}
+
+TEST_F(RmapTest, WalkerThatMeetsAnotherHeadsNullsRestarts) {
+  Rmap nulls_only;
+  Rmap::Options o;
+  o.bug_no_desc_gen = true;  // isolate the nulls mechanism
+  nulls_only.init(&descs_, o);
+  uint64_t gen_restarts;
+  EXPECT_EQ(run_other_head_reuse(this, nulls_only, &gen_restarts), 1u) << "ended on h2's nulls";
+  EXPECT_EQ(gen_restarts, 0u);
+}
+
+TEST_F(RmapTest, WalkerInAReusedDescriptorRestartsOnItsGeneration) {
+  uint64_t gen_restarts;
+  EXPECT_EQ(run_other_head_reuse(this, r_, &gen_restarts), 1u);
+  EXPECT_EQ(gen_restarts, 1u) << "the seqcount noticed before the nulls did";
 }
 
 // Found by Spin (models/rmap_nulls.pml, -DNO_DESC_GEN): the walker's own
