@@ -11,12 +11,14 @@
 // One row per round: pages dirtied, harvest and copy cycles, splits,
 // write-protection faults, how many of them the fast path fixed, and the
 // source's average cycles per fault (what dirtying memory costs it).
-//   args: src=ID, dst=ID (command-line positions), after=N passes before
+//   args: src=ID, dst=ID (command-line positions; dst=create: create it
+//         with HV_HC_CREATE_GUEST, on CPU dst_cpu, default 0), after=N passes before
 //         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
 //         mode=precopy|stop (stop: pause first, copy once, no dirty log),
 //         manual=1 (the source has dirty_log=manual or initially_set: each
 //         harvest is a get followed by a clear of the same bits)
 #include "guests/runtime/guest.h"
+#include "kernel/format.h"
 
 using namespace hv::guest;
 
@@ -78,6 +80,15 @@ int guest_main(const Args& args) {
     uint64_t rounds = args.u64("rounds", 8), threshold = args.u64("threshold", 16);
     bool precopy = !args.is("mode", "stop"), manual = args.u64("manual", 0);
     int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
+    if (args.is("dst", "create") && src_bytes > 0) {
+        static char spec[HV_CREATE_SPEC_MAX + 1];
+        size_t n = hv::format(spec, sizeof spec, "dst:image=none,start=paused,expect=stopped,mem=%ld,cpu=%lu",
+                              src_bytes >> 20, args.u64("dst_cpu", 0));
+        int64_t id = hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(spec), n);
+        print("migrator: created the destination '%s' -> %ld\n", spec, id);
+        if (id < 0) return 2;
+        dst = uint64_t(id);
+    }
     int64_t dst_bytes = hypercall(HV_HC_MAP_GUEST, dst, kDstWindow, HV_MAP_WRITABLE);
     if (src_bytes <= 0 || dst_bytes <= 0 || src_bytes != dst_bytes || uint64_t(src_bytes) > HV_MAX_SLOT_BYTES) {
         print("migrator: cannot map the guests: source %ld, destination %ld\n", src_bytes, dst_bytes);

@@ -83,6 +83,22 @@ TEST(Cmdline, AMigrationNamesItsControlGuestAndAnEmptyPausedDestination) {
   EXPECT_FALSE(p.config.guests[2].start_paused);
 }
 
+TEST(Cmdline, AGuestDescriptionAloneIsParsedAsTheGuestWordIs) {
+  GuestSpec g;
+  char err[160] = "";
+  const char spec[] = "dst:image=none,start=paused,mem=32,cpu=1,dirty_log=initially_setXX";
+  // Exactly n bytes are read: the trailing "XX" is not part of it.
+  ASSERT_TRUE(parse_guest(spec, sizeof spec - 3, g, err, sizeof err)) << err;
+  EXPECT_STREQ(g.name, "dst");
+  EXPECT_STREQ(g.image, "");
+  EXPECT_TRUE(g.start_paused);
+  EXPECT_EQ(g.mem_mib, 32u);
+  EXPECT_EQ(g.cpu, 1u);
+  EXPECT_TRUE(g.manual_protect && g.initially_set);
+  EXPECT_FALSE(parse_guest("dst:mem=7", 9, g, err, sizeof err));
+  EXPECT_NE(std::string(err).find("even number of MiB"), std::string::npos) << err;
+}
+
 TEST(Cmdline, EveryOutcomeNameRoundTrips) {
   for (size_t i = 0; i < sizeof kOutcomeNames / sizeof *kOutcomeNames; ++i) {
     std::string line = std::string("guest=g:expect=") + kOutcomeNames[i];

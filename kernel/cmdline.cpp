@@ -56,7 +56,7 @@ void copy(char* dst, Str s) {
 
 class Parser {
 public:
-    Parser(Config& out, char* err, size_t err_size) : out_(out), err_(err), err_size_(err_size) {}
+    Parser(Config* out, char* err, size_t err_size) : out_(out), err_(err), err_size_(err_size) {}
 
     bool fail(const char* what, Str s) {
         format(err_, err_size_, "%s: '%.*s'", what, int(s.n), s.p);
@@ -69,19 +69,19 @@ public:
         if (!value.p) return fail("command-line word without '='", w);
         if (key.is("loglevel")) return log_level(value);
         if (key.is("guest")) return guest(value);
-        if (key.is("eager_split")) return choice(value, "eager_split must be 1 or 0", "1", "0", out_.mmu_switches.eager_split);
+        if (key.is("eager_split")) return choice(value, "eager_split must be 1 or 0", "1", "0", out_->mmu_switches.eager_split);
         if (key.is("rmap_walk"))
             return choice(value, "rmap_walk must be lockless or locked", "lockless", "locked",
-                          out_.mmu_switches.rmap_lockless);
-        if (key.is("mmio_zap")) return choice(value, "mmio_zap must be gen or walk", "gen", "walk", out_.mmu_switches.mmio_gen);
+                          out_->mmu_switches.rmap_lockless);
+        if (key.is("mmio_zap")) return choice(value, "mmio_zap must be gen or walk", "gen", "walk", out_->mmu_switches.mmio_gen);
         if (key.is("test_dirty_before_spte"))
             return choice(value, "test_dirty_before_spte must be 1 or 0", "1", "0",
-                          out_.mmu_switches.test_dirty_before_spte);
+                          out_->mmu_switches.test_dirty_before_spte);
         if (key.is("selftest")) {
             if (value.is("null_deref")) {
-                out_.self_test = SelfTest::NullDeref;
+                out_->self_test = SelfTest::NullDeref;
             } else if (value.is("smp")) {
-                out_.self_test = SelfTest::Smp;
+                out_->self_test = SelfTest::Smp;
             } else {
                 return fail("selftest must be null_deref or smp", value);
             }
@@ -100,15 +100,21 @@ public:
         static constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
         for (unsigned i = 0; i < 4; ++i)
             if (v.is(kNames[i])) {
-                out_.log_level = LogLevel(i);
+                out_->log_level = LogLevel(i);
                 return true;
             }
         return fail("loglevel must be error, warn, info or debug", v);
     }
 
     bool guest(Str v) {
-        if (out_.guest_count == kMaxGuests) return fail("too many guest= words (the limit is kMaxGuests)", v);
-        GuestSpec& g = out_.guests[out_.guest_count];
+        if (out_->guest_count == kMaxGuests) return fail("too many guest= words (the limit is kMaxGuests)", v);
+        if (!parse_guest_spec(v, out_->guests[out_->guest_count])) return false;
+        ++out_->guest_count;
+        return true;
+    }
+
+    // NAME[:KEY=VALUE,...], the guest= word's value (also HV_HC_CREATE_GUEST's).
+    bool parse_guest_spec(Str v, GuestSpec& g) {
         g = GuestSpec{};
         g.mem_mib = kDefaultGuestMemMib;
         g.expect = Outcome::Exited;
@@ -165,17 +171,21 @@ public:
             }
             rest = more;
         }
-        ++out_.guest_count;
         return true;
     }
 
 private:
-    Config& out_;
+    Config* out_;  // null when only a guest description is parsed
     char* err_;
     size_t err_size_;
 };
 
 }  // namespace
+
+bool parse_guest(const char* spec, size_t n, GuestSpec& out, char* err, size_t err_size) {
+    Parser p(nullptr, err, err_size);
+    return p.parse_guest_spec(Str{spec, n}, out);
+}
 
 bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.log_level = LogLevel::Info;
@@ -183,7 +193,7 @@ bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.self_test = SelfTest::None;
     out.guest_count = 0;
     out.default_scenario = false;
-    Parser p(out, err, err_size);
+    Parser p(&out, err, err_size);
     const char* s = line;
     while (*s) {
         while (*s == ' ' || *s == '\t') ++s;

@@ -72,4 +72,8 @@ struct Config {
 // writes a one-line reason into err (err_size bytes) and out is unspecified.
 bool parse(const char* line, Config& out, char* err, size_t err_size);
 
+// Parses one guest's description, the value of a guest= word (n bytes, no
+// NUL needed): what HV_HC_CREATE_GUEST takes too.
+bool parse_guest(const char* spec, size_t n, GuestSpec& out, char* err, size_t err_size);
+
 }  // namespace hv::cmdline

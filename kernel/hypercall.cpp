@@ -2,6 +2,9 @@
 
 #include "include/hv/hypercall.h"
 #include "arch/x86/cpu.h"
+#include "kernel/cmdline.h"
+#include "kernel/console.h"
+#include "kernel/guests.h"
 #include "kernel/vm.h"
 #include "kernel/vm_table.h"
 
@@ -178,6 +181,28 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     return ok(sizeof s);
 }
 
+HypercallResult hc_create_guest(Vm& vm, const HypercallArgs& a) {
+    uint64_t len = a.a1;
+    char text[HV_CREATE_SPEC_MAX + 1];
+    if (len == 0 || len > HV_CREATE_SPEC_MAX) return err(HV_EINVAL);
+    if (!vm.read_guest(a.a0, text, len)) return err(HV_EFAULT);
+    text[len] = '\0';
+    cmdline::GuestSpec spec;
+    char why[160];
+    if (!cmdline::parse_guest(text, len, spec, why, sizeof why)) {
+        HV_LOG_WARN("guest %s: create_guest refused: %s\n", vm.name(), why);
+        return err(HV_EINVAL);
+    }
+    if (spec.control) return err(HV_EPERM);  // one control guest, from the command line
+    int id = guests::free_id();
+    if (id < 0) return err(HV_ENOSPC);
+    if (int e = guests::launch(unsigned(id), spec, why, sizeof why); e) {
+        HV_LOG_WARN("guest %s: create_guest refused: %s\n", vm.name(), why);
+        return err(-e);
+    }
+    return ok(id);
+}
+
 HypercallResult hc_register_mmio(Vm& vm, const HypercallArgs& a) {
     int e = vm.register_mmio(a.a0, a.a1);
     return e ? err(-e) : ok();
@@ -207,6 +232,7 @@ constexpr Call kCalls[] = {
     {"clear_dirty_log", true, hc_clear_dirty_log},
     {"guest_stats", true, hc_guest_stats},
     {"register_mmio", false, hc_register_mmio},
+    {"create_guest", true, hc_create_guest},
 };
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
-#include "kernel/guest_audit.h"
+#include "kernel/guests.h"
 #include "kernel/multiboot2.h"
 #include "kernel/mmu_platform.h"
 #include "kernel/percpu.h"
@@ -96,15 +96,6 @@ uint64_t max_phys() {
     return end < kMaxPhys ? end : kMaxPhys;
 }
 
-const mb2::Module* find_module(const char* name) {
-    for (size_t i = 0; i < boot.module_count; ++i) {
-        const char* a = boot.modules[i].name;
-        size_t k = 0;
-        while (a[k] && a[k] == name[k]) ++k;
-        if (!a[k] && !name[k]) return &boot.modules[i];
-    }
-    return nullptr;
-}
 
 // Reads through a null pointer. Not inlined and not a leaf (leaf functions
 // get no frame pointer), so the backtrace shows it called from kernel_main.
@@ -112,80 +103,6 @@ const mb2::Module* find_module(const char* name) {
     volatile uint64_t* null = nullptr;
     asm volatile("" : "+r"(null));  // the compiler may not assume the trap
     print("hv: selftest: read 0x%lx at address 0\n", *null);
-}
-
-Scheduler schedulers[kMaxCpus];
-
-void run_scheduler(void* s) { static_cast<Scheduler*>(s)->run(); }
-
-// Creates every guest of the command line, runs each CPU's guests together on
-// that CPU, then audits each one and gives its memory back.
-void run_guests() {
-    // The default migration puts the migrator on CPU 1; on one CPU it shares
-    // CPU 0 with the source, time-sliced.
-    if (config.default_scenario && smp::cpu_count() == 1) config.guests[2].cpu = 0;
-    size_t free_before = frames.free_frames();
-    Vm* vms[kMaxGuests] = {};
-    for (size_t i = 0; i < config.guest_count; ++i) {
-        const cmdline::GuestSpec& spec = config.guests[i];
-        char test[64];
-        format(test, sizeof test, "%s: start", spec.name);
-        const mb2::Module* image = spec.image[0] ? find_module(spec.image) : nullptr;
-        if (spec.image[0] && !image) {
-            report_fail(test, "no guest image named '%s' among the boot modules", spec.image);
-            continue;
-        }
-        if (spec.cpu >= smp::cpu_count() || (spec.cpu != 0 && !percpu(spec.cpu).vmx_on)) {
-            report_fail(test, "CPU %u is not online in VMX operation (%u CPUs online)", spec.cpu, smp::cpu_count());
-            continue;
-        }
-        print("guest %zu %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", i, spec.name, spec.mem_mib,
-              spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
-              spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
-        Vm* vm = vms[i] = vm_table::create(unsigned(i), spec, controls, config.mmu_switches);
-        char why[160];
-        if (!vm->create(image, why, sizeof why)) {
-            report_fail(test, "%s", why);
-            vm_table::destroy(vm);
-            vms[i] = nullptr;
-            continue;
-        }
-        schedulers[spec.cpu].add(vm);
-    }
-    if (!controls.preemption_timer) print("hv: no VMX-preemption timer: guests of a CPU run one after the other\n");
-    uint64_t t0 = x86::rdtsc();
-    for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
-        if (schedulers[cpu].size()) smp::run_on(cpu, run_scheduler, &schedulers[cpu]);
-    schedulers[0].run();
-    for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
-        if (schedulers[cpu].size()) smp::wait(cpu);
-    print("hv: all guests stopped after %lu TSC cycles\n", x86::rdtsc() - t0);
-    for (size_t i = 0; i < config.guest_count; ++i) {
-        if (!vms[i]) continue;
-        audit_guest(*vms[i], vms[i]->outcome(), config.guests[i].expect);
-    }
-    // Windows into other guests' memory end with their owners: destroy only
-    // once every audit is done; then let the epoch free what the MMUs deferred.
-    for (size_t i = 0; i < config.guest_count; ++i) {
-        if (vms[i]) vm_table::destroy(vms[i]);
-    }
-    // The descriptor cache is shared and type-stable: it may keep pages for
-    // the next VM, which is not a leak; every descriptor must be free.
-    mm::ObjectCache& descs = mmu_platform::rmap_descs();
-    descs.shrink();
-    mmu_platform::epoch().barrier();
-    mm::ObjectCache::Stats ds = descs.stats();
-    if (ds.live)
-        report_fail("rmap: no descriptor leak", "%lu descriptors still allocated", ds.live);
-    else
-        report_pass("rmap: no descriptor leak", "every descriptor freed, %lu pages kept by the cache", ds.pages);
-    size_t free_after = frames.free_frames() + ds.pages;
-    if (free_after == free_before)
-        report_pass("frames: no leak", "%zu frames free before and after the guests (cache pages counted)",
-                    free_before);
-    else
-        report_fail("frames: no leak", "%zu frames free before the guests, %zu after (cache pages counted)",
-                    free_before, free_after);
 }
 
 }  // namespace
@@ -207,7 +124,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
     if (!x86::build_kernel_address_space(boot, frames)) fail_boot("could not build the kernel address space");
     // Low memory is unmapped now; read the boot information through the direct map.
     parse_boot_info(magic, x86::phys_to_virt(info_pa));
-    if (const mb2::Module* sym = find_module("hv.sym"))
+    if (const mb2::Module* sym = mb2::find_module(boot, "hv.sym"))
         symbols::init(x86::phys_to_virt<const char>(sym->start), sym->end - sym->start);
     else
         HV_LOG_WARN("no hv.sym module: backtraces will show addresses only\n");
@@ -230,6 +147,10 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
     if (!smp::check_vmx_controls(controls)) fail_boot("the CPUs disagree on their VMX capabilities");
     tlb::init(controls);
     if (!mmu_platform::init(frames, max_phys(), why, sizeof why)) fail_boot("MMU: %s", why);
-    run_guests();
+    // The default migration puts the migrator on CPU 1; on one CPU it shares
+    // CPU 0 with the source, time-sliced.
+    if (config.default_scenario && smp::cpu_count() == 1) config.guests[2].cpu = 0;
+    guests::init(boot, controls, config.mmu_switches);
+    guests::run(config, frames);
     end_run();
 }

@@ -175,4 +175,14 @@ ParseError parse(uint32_t magic, const void* info, size_t max_size, BootInfo& ou
   return fail(error::kMissingEndTag, total);
 }
 
+const Module* find_module(const BootInfo& info, const char* name) {
+  for (size_t i = 0; i < info.module_count; ++i) {
+    const char* a = info.modules[i].name;
+    size_t k = 0;
+    while (a[k] && a[k] == name[k]) ++k;
+    if (!a[k] && !name[k]) return &info.modules[i];
+  }
+  return nullptr;
+}
+
 }  // namespace hv::mb2

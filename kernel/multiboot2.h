@@ -136,4 +136,7 @@ struct ParseError {
 // not be used. `info` need not be aligned.
 ParseError parse(uint32_t magic, const void* info, size_t max_size, BootInfo& out);
 
+// The module whose string is exactly `name`, or nullptr.
+const Module* find_module(const BootInfo& info, const char* name);
+
 }  // namespace hv::mb2

@@ -10,8 +10,11 @@
 namespace hv {
 
 bool Scheduler::add(Vm* vm) {
-    if (count_ == kMaxGuests) return false;
-    vms_[count_++] = vm;
+    LockGuard g(add_lock_);
+    size_t n = __atomic_load_n(&count_, __ATOMIC_RELAXED);
+    if (n == kMaxGuests) return false;
+    vms_[n] = vm;
+    __atomic_store_n(&count_, n + 1, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -28,11 +31,14 @@ static bool any_guest_can_run() {
 void Scheduler::run() {
     mm::Epoch& epoch = mmu_platform::epoch();
     epoch.cpu_online();
-    for (size_t i = 0; i < count_; ++i) vms_[i]->prepare();
-    Vm* current = count_ ? vms_[count_ - 1] : nullptr;  // prepare() left the last one current
+    Vm* current = nullptr;
+    size_t prepared = 0;
     for (;;) {
+        // Acquire: a VM added from another CPU is complete when counted.
+        size_t count = __atomic_load_n(&count_, __ATOMIC_ACQUIRE);
+        for (; prepared < count; ++prepared) vms_[prepared]->prepare(), current = vms_[prepared];
         size_t ran = 0, paused = 0;
-        for (size_t i = 0; i < count_; ++i) {
+        for (size_t i = 0; i < count; ++i) {
             Vm* vm = vms_[i];
             if (vm->stopped()) continue;
             // Several VMCSs may be active on a CPU; only the current one is
@@ -48,16 +54,18 @@ void Scheduler::run() {
             ++ran;
         }
         if (ran) continue;
-        if (!paused) break;
-        // Idle: only paused guests here. A quiescent state, the flushes asked
-        // of us, and the epoch's callbacks, while another CPU may resume them.
+        // Idle: nothing to run here. A quiescent state, the flushes asked of
+        // us and the epoch's callbacks, while another CPU may resume a paused
+        // guest of ours or create one here.
         epoch.quiescent_state();
         epoch.poll();
         tlb::serve();
         x86::pause();
         if (any_guest_can_run()) continue;
+        if (__atomic_load_n(&count_, __ATOMIC_ACQUIRE) != count) continue;  // one was just added
+        if (!paused) break;
         // Every guest everywhere is stopped or paused: no one can resume ours.
-        for (size_t i = 0; i < count_; ++i)
+        for (size_t i = 0; i < count; ++i)
             if (!vms_[i]->stopped()) vms_[i]->make_current(), current = vms_[i], vms_[i]->abandon();
     }
     epoch.cpu_offline();

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kernel/limits.h"
+#include "kernel/spinlock.h"
 
 namespace hv {
 
@@ -18,14 +19,15 @@ public:
     // noise, short enough that a console line of each guest interleaves.
     static constexpr uint64_t kSliceTsc = 1ull << 22;
 
-    // False when kMaxGuests VMs are already placed here.
+    // Places vm here, from any CPU, also while run() runs (it picks the VM up
+    // at its next round). False when kMaxGuests VMs are already placed here.
     bool add(Vm* vm);
-    size_t size() const { return count_; }
     void run();
 
 private:
     Vm* vms_[kMaxGuests] = {};
-    size_t count_ = 0;
+    size_t count_ = 0;     // atomic: published with release after vms_[count_] is set
+    SpinLock add_lock_;
 };
 
 }  // namespace hv

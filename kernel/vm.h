@@ -112,6 +112,7 @@ public:
     size_t window_count() const { return window_count_; }
     const Window& window(size_t i) const { return windows_[i]; }
     const char* name() const { return spec_.name; }
+    const cmdline::GuestSpec& spec() const { return spec_; }
     const char* stop_reason() const { return reason_; }
     uint64_t exit_status() const { return exit_status_; }
     const VmStats& stats() const { return stats_; }

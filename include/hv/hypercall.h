@@ -55,7 +55,14 @@ enum hv_hypercall {
     HV_HC_CLEAR_DIRTY_LOG = 13,   /* (id, gpa of struct hv_clear_dirty_log) -> 0 */
     HV_HC_GUEST_STATS = 14,       /* (id, gpa, size) -> bytes: struct hv_guest_stats */
     HV_HC_REGISTER_MMIO = 15,     /* (gpa, size) -> 0: a test device there, in the caller */
+    HV_HC_CREATE_GUEST = 16,      /* (gpa, len of a guest description) -> the new guest's id */
 };
+
+/* HV_HC_CREATE_GUEST takes the value of a guest= word of the kernel command
+ * line, e.g. "dst:image=none,start=paused,mem=16,cpu=0,dirty_log=manual": the
+ * dirty-log mode is chosen here, before any slot logs, as KVM enables its
+ * capability. Not role=control. */
+#define HV_CREATE_SPEC_MAX 255u
 
 /* The test device behind an MMIO region (HV_HC_REGISTER_MMIO): accesses trap
  * to the hypervisor (no memory slot covers them) and are emulated. Registers

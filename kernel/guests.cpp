@@ -1,0 +1,125 @@
+#include "kernel/guests.h"
+
+#include "arch/x86/cpu.h"
+#include "include/hv/hypercall.h"
+#include "kernel/format.h"
+#include "kernel/guest_audit.h"
+#include "kernel/mmu_platform.h"
+#include "kernel/multiboot2.h"
+#include "kernel/percpu.h"
+#include "kernel/scheduler.h"
+#include "kernel/smp.h"
+#include "kernel/spinlock.h"
+#include "kernel/verdict.h"
+#include "kernel/vm_table.h"
+#include "mm/frame_allocator.h"
+
+namespace hv::guests {
+namespace {
+
+const mb2::BootInfo* boot_info;
+const vmx::Controls* vmx_controls;
+mm::MmuSwitches mmu_switches;
+Scheduler schedulers[kMaxCpus];
+SpinLock launch_lock;  // ids and the VM table, against two launches at once
+
+void run_scheduler(void* s) { static_cast<Scheduler*>(s)->run(); }
+
+bool cpu_in_vmx(unsigned cpu) { return cpu < smp::cpu_count() && (cpu == 0 || percpu(cpu).vmx_on); }
+
+}  // namespace
+
+void init(const mb2::BootInfo& boot, const vmx::Controls& controls, const mm::MmuSwitches& switches) {
+    boot_info = &boot;
+    vmx_controls = &controls;
+    mmu_switches = switches;
+}
+
+int free_id() {
+    for (unsigned id = 0; id < kMaxGuests; ++id)
+        if (!vm_table::get(id)) return int(id);
+    return -1;
+}
+
+int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
+    const mb2::Module* image = spec.image[0] ? mb2::find_module(*boot_info, spec.image) : nullptr;
+    if (spec.image[0] && !image) {
+        format(why, n, "no guest image named '%s' among the boot modules", spec.image);
+        return -HV_ENOENT;
+    }
+    if (!cpu_in_vmx(spec.cpu)) {
+        format(why, n, "CPU %u is not online in VMX operation (%u CPUs online)", spec.cpu, smp::cpu_count());
+        return -HV_EINVAL;
+    }
+    Vm* vm;
+    {
+        LockGuard g(launch_lock);
+        vm = vm_table::create(id, spec, *vmx_controls, mmu_switches);
+    }
+    if (!vm) {
+        format(why, n, "guest id %u is taken", id);
+        return -HV_EEXIST;
+    }
+    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, spec.mem_mib,
+          spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
+          spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
+    if (!vm->create(image, why, n)) {
+        LockGuard g(launch_lock);
+        vm_table::destroy(vm);
+        return -HV_ENOSPC;
+    }
+    if (!schedulers[spec.cpu].add(vm)) {
+        format(why, n, "CPU %u runs kMaxGuests guests already", spec.cpu);
+        LockGuard g(launch_lock);
+        vm_table::destroy(vm);
+        return -HV_ENOSPC;
+    }
+    return 0;
+}
+
+void run(const cmdline::Config& config, mm::FrameAllocator& frames) {
+    size_t free_before = frames.free_frames();
+    for (size_t i = 0; i < config.guest_count; ++i) {
+        char why[160], test[64];
+        if (launch(unsigned(i), config.guests[i], why, sizeof why)) {
+            format(test, sizeof test, "%s: start", config.guests[i].name);
+            report_fail(test, "%s", why);
+        }
+    }
+    if (!vmx_controls->preemption_timer) print("hv: no VMX-preemption timer: guests of a CPU run one after the other\n");
+    // Every CPU in VMX operation schedules, even with no guest yet: the
+    // control guest may create one there.
+    uint64_t t0 = x86::rdtsc();
+    for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
+        if (cpu_in_vmx(cpu)) smp::run_on(cpu, run_scheduler, &schedulers[cpu]);
+    schedulers[0].run();
+    for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
+        if (cpu_in_vmx(cpu)) smp::wait(cpu);
+    print("hv: all guests stopped after %lu TSC cycles\n", x86::rdtsc() - t0);
+
+    for (unsigned id = 0; id < kMaxGuests; ++id)
+        if (Vm* vm = vm_table::get(id)) audit_guest(*vm, vm->outcome(), vm->spec().expect);
+    // Windows into other guests' memory end with their owners: destroy only
+    // once every audit is done; then let the epoch free what the MMUs deferred.
+    for (unsigned id = 0; id < kMaxGuests; ++id)
+        if (Vm* vm = vm_table::get(id)) vm_table::destroy(vm);
+    // The descriptor cache is shared and type-stable: it may keep pages for
+    // the next VM, which is not a leak; every descriptor must be free.
+    mm::ObjectCache& descs = mmu_platform::rmap_descs();
+    descs.shrink();
+    mmu_platform::epoch().barrier();
+    mm::ObjectCache::Stats ds = descs.stats();
+    if (ds.live)
+        report_fail("rmap: no descriptor leak", "%lu descriptors still allocated", ds.live);
+    else
+        report_pass("rmap: no descriptor leak", "every descriptor freed, %lu pages kept by the cache", ds.pages);
+    size_t free_after = frames.free_frames() + ds.pages;
+    if (free_after == free_before)
+        report_pass("frames: no leak", "%zu frames free before and after the guests (cache pages counted)",
+                    free_before);
+    else
+        report_fail("frames: no leak", "%zu frames free before the guests, %zu after (cache pages counted)",
+                    free_before, free_after);
+}
+
+}  // namespace hv::guests
