@@ -252,6 +252,11 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
 
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> writes{0}, faults{0};
+  // Harvest H (0-based) runs while harvests_started == H + 1. A vCPU reads it
+  // before each write and stores it in the value written, so the final value
+  // of a page says in which round its last write happened.
+  std::atomic<uint64_t> harvests_started{0};
+  std::vector<uint64_t> last_report(kPages, ~uint64_t{0});
   auto vcpu = [&](unsigned id) {
     host::set_cpu(1 + id);
     e.cpu_online();
@@ -260,14 +265,16 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
     uint64_t seq = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       const uint64_t p = (id == 0) ? (seq % kPages) : (rng() % kPages);  // sequential / random
-      const uint64_t value = (uint64_t{id + 1} << 48) | ++seq;
+      ++seq;
       for (;;) {
         bool done = false;
         {
           std::lock_guard<std::mutex> g(me.tlb_lock);
           if (!me.tlb_w[p] && ept::is_writable(mmu.lookup(kBase + p))) me.tlb_w[p] = 1;
           if (me.tlb_w[p]) {
-            mem[p].store(value, std::memory_order_release);
+            const uint64_t round = harvests_started.load(std::memory_order_acquire);
+            mem[p].store((round << 40) | (uint64_t{id + 1} << 32) | (seq & 0xffffffffu),
+                         std::memory_order_release);
             done = true;
           }
         }
@@ -285,6 +292,7 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   };
   std::vector<uint64_t> log(kPages / 64);
   auto harvest = [&]() -> uint64_t {
+    const uint64_t h = harvests_started.fetch_add(1, std::memory_order_acq_rel);
     EXPECT_EQ(mmu.get_dirty_log(0, log.data(), log.size()), 0);
     if (prm.manual) {
       EXPECT_EQ(mmu.clear_dirty_log(0, 0, kPages, log.data()), 0);
@@ -294,6 +302,7 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
       for (uint64_t m = log[w]; m; m &= m - 1) {
         const uint64_t p = w * 64 + static_cast<unsigned>(__builtin_ctzll(m));
         copy[p] = mem[p].load(std::memory_order_acquire);  // copy out after the flush
+        last_report[p] = h;
         ++n;
       }
     return n;
@@ -312,9 +321,17 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   stop = true;
   for (auto& t : ts) t.join();
   reported += harvest();  // the final round, the source paused
-  uint64_t lost = 0;
-  for (uint64_t p = 0; p < kPages; ++p) lost += copy[p] != mem[p].load();
+  uint64_t lost = 0, late = 0;
+  for (uint64_t p = 0; p < kPages; ++p) {
+    const uint64_t v = mem[p].load();
+    lost += copy[p] != v;
+    // Written while harvests_started == r: reported by harvest r - 1 (if
+    // that harvest was running) or r, and never again after (a later report
+    // needs a later fault, and every fault is followed by a write).
+    if (v != 0 && last_report[p] > (v >> 40)) ++late;
+  }
   EXPECT_EQ(lost, 0u) << "dirty pages lost";
+  EXPECT_EQ(late, 0u) << "pages whose last write was reported later than the next harvest";
   char why[160] = "";
   EXPECT_TRUE(mmu.audit(why, sizeof why)) << why;
   EXPECT_EQ(mmu.count_leaves(2), 0u) << "every huge page split (eagerly or on a fault)";
