@@ -195,11 +195,11 @@ int Vm::add_window(const Window& w) {
     uint64_t size = w.target->mem_bytes();
     if (w.gpa % (2ull << 20) || w.gpa < mem_bytes_ || w.gpa >= kMaxWindowEnd || size > kMaxWindowEnd - w.gpa)
         return -HV_EINVAL;
-    if (window_count_ == HV_MAP_MAX) return -HV_ENOSPC;
     for (size_t i = 0; i < window_count_; ++i) {
         const Window& o = windows_[i];
         if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) return -HV_EEXIST;
     }
+    if (window_count_ == HV_MAP_MAX) return -HV_ENOSPC;
     // A window is a memslot of this guest backed by the target's frames.
     uint32_t slot = uint32_t(kFirstWindowSlot + window_count_);
     if (int e = mmu_.set_memory_region(slot, w.gpa >> 12, size >> 12, w.target->backing() >> 12,

@@ -1,0 +1,128 @@
+// badctl: the control guest's side of guest input being hostile. Calls every
+// privileged hypercall with bad arguments against a paused victim (and with
+// ids that name nothing) and checks each errno (docs/hypercalls.md,
+// "Errors"); then the good forms, so that the refusals provably changed
+// nothing. Stops the victim and exits 0 when every check held.
+//   args: victim=ID (default 0), self=ID (its own id, default 1)
+#include "guests/runtime/guest.h"
+
+using namespace hv::guest;
+
+namespace {
+
+unsigned checks, failures;
+
+void expect(const char* what, int64_t got, int64_t want) {
+    ++checks;
+    if (got == want) return;
+    ++failures;
+    print("badctl: FAILED %s: got %ld, want %ld\n", what, got, want);
+}
+
+template <class T>
+uint64_t gpa(const T& x) {
+    return reinterpret_cast<uint64_t>(&x);
+}
+
+hv_memory_region region;
+hv_clear_dirty_log clear;
+hv_vcpu_state state;
+hv_guest_stats stats;
+uint64_t bitmap[64];
+
+int64_t set_region(uint64_t id, uint32_t slot, uint32_t flags, uint64_t at, uint64_t size) {
+    region = hv_memory_region{slot, flags, at, size};
+    return hypercall(HV_HC_SET_MEMORY_REGION, id, gpa(region));
+}
+
+int64_t create(const char* spec) {
+    uint64_t n = 0;
+    while (spec[n]) ++n;
+    return hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(spec), n);
+}
+
+}  // namespace
+
+int guest_main(const Args& args) {
+    const uint64_t v = args.u64("victim", 0), self = args.u64("self", 1);
+    const uint64_t mem = args.boot->mem_bytes, outside = mem + 4096;
+
+    // Ids that name no guest, or the caller.
+    const uint64_t bad_ids[] = {self, 99, ~0ull, 1ull << 32};
+    for (uint64_t id : bad_ids) {
+        expect("pause: bad id", hypercall(HV_HC_PAUSE, id), -HV_ENOENT);
+        expect("guest_stats: bad id", hypercall(HV_HC_GUEST_STATS, id, gpa(stats), sizeof stats), -HV_ENOENT);
+    }
+
+    expect("get_vcpu_state: size too small", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state - 8),
+           -HV_EINVAL);
+    expect("get_vcpu_state: buffer outside", hypercall(HV_HC_GET_VCPU_STATE, v, outside, sizeof state), -HV_EFAULT);
+    expect("get_vcpu_state", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), sizeof state);
+    hv_vcpu_state good = state;
+    state.cr4 = 0;  // VMXE is fixed to 1 under VMX
+    expect("set_vcpu_state: CR4 against fixed bits", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
+           -HV_EINVAL);
+    state = good, state.rflags = 0;
+    expect("set_vcpu_state: RFLAGS bit 1 clear", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
+           -HV_EINVAL);
+    state = good, state.efer = 1ull << 9;
+    expect("set_vcpu_state: EFER reserved bit", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
+           -HV_EINVAL);
+    expect("set_vcpu_state: buffer outside", hypercall(HV_HC_SET_VCPU_STATE, v, outside, sizeof state), -HV_EFAULT);
+
+    expect("map_guest: unaligned", hypercall(HV_HC_MAP_GUEST, v, (1ull << 30) + 4096, 0), -HV_EINVAL);
+    expect("map_guest: inside own memory", hypercall(HV_HC_MAP_GUEST, v, 0, 0), -HV_EINVAL);
+    expect("map_guest: beyond 2^39", hypercall(HV_HC_MAP_GUEST, v, 1ull << 39, 0), -HV_EINVAL);
+    expect("map_guest: unknown flags", hypercall(HV_HC_MAP_GUEST, v, 1ull << 30, 2), -HV_EINVAL);
+    expect("map_guest: bad id", hypercall(HV_HC_MAP_GUEST, 99, 1ull << 30, 0), -HV_ENOENT);
+    for (uint64_t i = 1; i <= HV_MAP_MAX; ++i)
+        expect("map_guest", hypercall(HV_HC_MAP_GUEST, v, i << 30, 0), int64_t(16) << 20);
+    expect("map_guest: overlap", hypercall(HV_HC_MAP_GUEST, v, (1ull << 30) + (2ull << 20), 0), -HV_EEXIST);
+    expect("map_guest: one too many", hypercall(HV_HC_MAP_GUEST, v, 8ull << 30, 0), -HV_ENOSPC);
+
+    expect("set_memory_region: struct outside", hypercall(HV_HC_SET_MEMORY_REGION, v, outside), -HV_EFAULT);
+    expect("set_memory_region: slot 16", set_region(v, HV_MAX_SLOTS, 0, 1ull << 30, 2ull << 20), -HV_EINVAL);
+    expect("set_memory_region: unknown flag", set_region(v, 1, 4, 1ull << 30, 2ull << 20), -HV_EINVAL);
+    expect("set_memory_region: unaligned", set_region(v, 1, 0, (1ull << 30) + 8, 2ull << 20), -HV_EINVAL);
+    expect("set_memory_region: too big", set_region(v, 1, 0, 1ull << 30, HV_MAX_SLOT_BYTES * 2), -HV_EINVAL);
+    expect("set_memory_region: move slot 0", set_region(v, 0, 0, 1ull << 30, 16ull << 20), -HV_EINVAL);
+    expect("set_memory_region: resize slot 0", set_region(v, 0, 0, 0, 32ull << 20), -HV_EINVAL);
+    expect("set_memory_region: overlap slot 0", set_region(v, 1, 0, 8ull << 20, 2ull << 20), -HV_EEXIST);
+    expect("set_memory_region: delete absent", set_region(v, 2, 0, 1ull << 30, 0), -HV_EINVAL);
+    expect("set_memory_region: create", set_region(v, 1, 0, 1ull << 30, 2ull << 20), 0);
+    expect("set_memory_region: resize", set_region(v, 1, 0, 1ull << 30, 4ull << 20), -HV_EINVAL);
+    expect("set_memory_region: READONLY change", set_region(v, 1, HV_MEM_READONLY, 1ull << 30, 2ull << 20),
+           -HV_EINVAL);
+    expect("set_memory_region: delete", set_region(v, 1, 0, 1ull << 30, 0), 0);
+
+    expect("get_dirty_log: not logging", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), sizeof bitmap),
+           -HV_ENOENT);
+    expect("get_dirty_log: slot 99", hypercall(HV_HC_GET_DIRTY_LOG, v, 99, gpa(bitmap), sizeof bitmap), -HV_EINVAL);
+    expect("get_dirty_log: odd size", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), 7), -HV_EINVAL);
+    expect("get_dirty_log: bitmap outside", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, outside, sizeof bitmap),
+           -HV_EFAULT);
+    expect("set_memory_region: logging on", set_region(v, 0, HV_MEM_LOG_DIRTY_PAGES, 0, 16ull << 20), 0);
+    expect("get_dirty_log: bitmap too small", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), 8), -HV_EFAULT);
+    expect("get_dirty_log", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), sizeof bitmap), 0);
+    clear = hv_clear_dirty_log{0, 0, 0, 64, gpa(bitmap)};
+    expect("clear_dirty_log: not manual", hypercall(HV_HC_CLEAR_DIRTY_LOG, v, gpa(clear)), -HV_EINVAL);
+    clear.reserved = 1;
+    expect("clear_dirty_log: reserved", hypercall(HV_HC_CLEAR_DIRTY_LOG, v, gpa(clear)), -HV_EINVAL);
+    expect("clear_dirty_log: struct outside", hypercall(HV_HC_CLEAR_DIRTY_LOG, v, outside), -HV_EFAULT);
+
+    expect("create_guest: empty", hypercall(HV_HC_CREATE_GUEST, gpa(bitmap), 0), -HV_EINVAL);
+    expect("create_guest: too long", hypercall(HV_HC_CREATE_GUEST, gpa(bitmap), HV_CREATE_SPEC_MAX + 1),
+           -HV_EINVAL);
+    expect("create_guest: outside", hypercall(HV_HC_CREATE_GUEST, outside, 8), -HV_EFAULT);
+    expect("create_guest: bad mem", create("x:mem=3"), -HV_EINVAL);
+    expect("create_guest: a second control guest", create("x:role=control"), -HV_EPERM);
+    expect("create_guest: no such image", create("x:image=nosuch"), -HV_ENOENT);
+    expect("create_guest: CPU offline", create("x:image=none,cpu=15"), -HV_EINVAL);
+
+    expect("guest_stats: size too small", hypercall(HV_HC_GUEST_STATS, v, gpa(stats), sizeof stats - 8), -HV_EINVAL);
+    expect("guest_stats", hypercall(HV_HC_GUEST_STATS, v, gpa(stats), sizeof stats), sizeof stats);
+    expect("stop_guest", hypercall(HV_HC_STOP_GUEST, v), 0);
+
+    print("badctl: %u checks, %u failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
