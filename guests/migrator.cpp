@@ -34,12 +34,6 @@ uint64_t passes_at(uint64_t window) {
     return reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA)->passes;
 }
 
-uint64_t rdtsc() {
-    uint32_t lo, hi;
-    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return uint64_t(hi) << 32 | lo;
-}
-
 void copy_page(uint64_t page) {
     const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow + page * 4096);
     volatile uint64_t* to = reinterpret_cast<volatile uint64_t*>(kDstWindow + page * 4096);

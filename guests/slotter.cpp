@@ -11,12 +11,6 @@ using namespace hv::guest;
 
 namespace {
 
-uint64_t rdtsc() {
-    uint32_t lo, hi;
-    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return uint64_t(hi) << 32 | lo;
-}
-
 hv_guest_stats stats(uint64_t target) {
     hv_guest_stats s{};
     hypercall(HV_HC_GUEST_STATS, target, reinterpret_cast<uint64_t>(&s), sizeof s);

@@ -1,33 +1,13 @@
-// A test-and-test-and-set spinlock with an RAII guard. Acquire on lock and
-// release on unlock make the critical sections of successive holders ordered.
+// The kernel's spinlock is the MMU core's (mm/sync.h): one test-and-test-and-
+// set lock with an RAII guard, acquire on lock and release on unlock, for
+// the whole hypervisor.
 #pragma once
 
-#include <stdint.h>
+#include "mm/sync.h"
 
 namespace hv {
 
-class SpinLock {
-public:
-    void lock() {
-        while (__atomic_exchange_n(&locked_, 1, __ATOMIC_ACQUIRE)) {
-            while (__atomic_load_n(&locked_, __ATOMIC_RELAXED)) __builtin_ia32_pause();
-        }
-    }
-    void unlock() { __atomic_store_n(&locked_, 0, __ATOMIC_RELEASE); }
-
-private:
-    uint32_t locked_ = 0;
-};
-
-class LockGuard {
-public:
-    explicit LockGuard(SpinLock& l) : lock_(l) { lock_.lock(); }
-    ~LockGuard() { lock_.unlock(); }
-    LockGuard(const LockGuard&) = delete;
-    LockGuard& operator=(const LockGuard&) = delete;
-
-private:
-    SpinLock& lock_;
-};
+using SpinLock = mm::SpinLock;
+using LockGuard = mm::LockGuard;
 
 }  // namespace hv

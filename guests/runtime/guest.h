@@ -28,6 +28,12 @@ inline int64_t hypercall(uint64_t nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t
 
 [[noreturn]] void exit(uint64_t status);
 
+inline uint64_t rdtsc() {
+    uint32_t lo, hi;
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return uint64_t(hi) << 32 | lo;
+}
+
 // printf onto the guest's console (the UART at HV_GUEST_CONSOLE_PORT).
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
