@@ -101,7 +101,14 @@ int guest_main(const Args& args) {
     expect("get_dirty_log: odd size", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), 7), -HV_EINVAL);
     expect("get_dirty_log: bitmap outside", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, outside, sizeof bitmap),
            -HV_EFAULT);
+    expect("enable_cap: unknown cap", hypercall(HV_HC_ENABLE_CAP, v, 1, HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE), -HV_EINVAL);
+    expect("enable_cap: unknown flags", hypercall(HV_HC_ENABLE_CAP, v, HV_CAP_MANUAL_DIRTY_LOG_PROTECT2, 4), -HV_EINVAL);
+    expect("enable_cap: initially-set alone",
+           hypercall(HV_HC_ENABLE_CAP, v, HV_CAP_MANUAL_DIRTY_LOG_PROTECT2, HV_DIRTY_LOG_INITIALLY_SET), -HV_EINVAL);
     expect("set_memory_region: logging on", set_region(v, 0, HV_MEM_LOG_DIRTY_PAGES, 0, 16ull << 20), 0);
+    expect("enable_cap: while a slot logs",
+           hypercall(HV_HC_ENABLE_CAP, v, HV_CAP_MANUAL_DIRTY_LOG_PROTECT2, HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE),
+           -HV_EBUSY);
     expect("get_dirty_log: bitmap too small", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), 8), -HV_EFAULT);
     expect("get_dirty_log", hypercall(HV_HC_GET_DIRTY_LOG, v, 0, gpa(bitmap), sizeof bitmap), 0);
     clear = hv_clear_dirty_log{0, 0, 0, 64, gpa(bitmap)};

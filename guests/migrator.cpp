@@ -15,8 +15,9 @@
 //         with HV_HC_CREATE_GUEST, on CPU dst_cpu, default 0), after=N passes before
 //         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
 //         mode=precopy|stop (stop: pause first, copy once, no dirty log),
-//         manual=1 (the source has dirty_log=manual or initially_set: each
-//         harvest is a get followed by a clear of the same bits)
+//         manual=1 (the source is in manual protection: each harvest is a get
+//         followed by a clear of the same bits), enable_cap=manual|initially_set
+//         (turn that mode on first, with HV_HC_ENABLE_CAP; implies manual=1)
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
@@ -72,7 +73,9 @@ struct Row {
 int guest_main(const Args& args) {
     uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1), after = args.u64("after", 1);
     uint64_t rounds = args.u64("rounds", 8), threshold = args.u64("threshold", 16);
-    bool precopy = !args.is("mode", "stop"), manual = args.u64("manual", 0);
+    bool precopy = !args.is("mode", "stop");
+    bool enable_manual = args.is("enable_cap", "manual"), enable_initially_set = args.is("enable_cap", "initially_set");
+    bool manual = args.u64("manual", 0) || enable_manual || enable_initially_set;
     int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
     if (args.is("dst", "create") && src_bytes > 0) {
         static char spec[HV_CREATE_SPEC_MAX + 1];
@@ -97,6 +100,13 @@ int guest_main(const Args& args) {
 
     Row row;
     row.start(src);
+    if (enable_manual || enable_initially_set) {
+        uint64_t flags = HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (enable_initially_set ? HV_DIRTY_LOG_INITIALLY_SET : 0);
+        if (int64_t r = hypercall(HV_HC_ENABLE_CAP, src, HV_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags); r) {
+            print("migrator: enable manual protection -> %ld\n", r);
+            return 3;
+        }
+    }
     if (precopy) {
         uint64_t t0 = rdtsc();
         hv_memory_region log{0, HV_MEM_LOG_DIRTY_PAGES, 0, bytes};

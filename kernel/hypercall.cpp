@@ -203,6 +203,17 @@ HypercallResult hc_create_guest(Vm& vm, const HypercallArgs& a) {
     return ok(id);
 }
 
+HypercallResult hc_enable_cap(Vm& vm, const HypercallArgs& a) {
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
+    constexpr uint64_t kFlags = HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE | HV_DIRTY_LOG_INITIALLY_SET;
+    if (a.a1 != HV_CAP_MANUAL_DIRTY_LOG_PROTECT2 || (a.a2 & ~kFlags)) return err(HV_EINVAL);
+    // Initially-set only means something with manual protection (as KVM).
+    if (a.a2 == HV_DIRTY_LOG_INITIALLY_SET) return err(HV_EINVAL);
+    int e = t->set_dirty_log_mode(a.a2 & HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE, a.a2 & HV_DIRTY_LOG_INITIALLY_SET);
+    return e ? err(-e) : ok();
+}
+
 HypercallResult hc_register_mmio(Vm& vm, const HypercallArgs& a) {
     int e = vm.register_mmio(a.a0, a.a1);
     return e ? err(-e) : ok();
@@ -233,6 +244,7 @@ constexpr Call kCalls[] = {
     {"guest_stats", true, hc_guest_stats},
     {"register_mmio", false, hc_register_mmio},
     {"create_guest", true, hc_create_guest},
+    {"enable_cap", true, hc_enable_cap},
 };
 
 }  // namespace

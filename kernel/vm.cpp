@@ -268,6 +268,11 @@ int Vm::get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words) {
     return mmu_.get_dirty_log(slot, out, out_words);
 }
 
+int Vm::set_dirty_log_mode(bool manual_protect, bool initially_set) {
+    LockGuard g(slots_lock_);
+    return mmu_.set_dirty_log_mode(manual_protect, initially_set);
+}
+
 int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
     LockGuard g(slots_lock_);
     return mmu_.clear_dirty_log(c.slot, c.first_page, c.num_pages, bitmap);

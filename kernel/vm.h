@@ -104,6 +104,7 @@ public:
     int set_memory_region(const hv_memory_region& r);
     int get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words);
     int clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap);
+    int set_dirty_log_mode(bool manual_protect, bool initially_set);
     int register_mmio(uint64_t gpa, uint64_t size);  // 0 or a negative errno
     uint64_t mmio_emulated() const { return mmio_emulated_; }
     // Guest-linear to guest-physical through the guest's own page tables

@@ -94,4 +94,15 @@ int Mmu::clear_dirty_log(uint32_t slot_id, uint64_t first_page, uint64_t num_pag
   return 0;
 }
 
+int Mmu::set_dirty_log_mode(bool manual_protect, bool initially_set) {
+  // The caller serialises slot changes and dirty-log calls (slots_lock), the
+  // only readers of these two flags, so a plain store is enough.
+  const MemslotArray* a = slots();
+  for (uint32_t i = 0; i < a->count; ++i)
+    if (a->slots[i].logging()) return -kEBUSY;
+  cfg_.manual_protect = manual_protect;
+  cfg_.initially_set = manual_protect && initially_set;
+  return 0;
+}
+
 }  // namespace hv::mm

@@ -128,6 +128,9 @@ class Mmu {
   // KVM_GET_DIRTY_LOG into out[words]. 0 or -errno (-ENOENT: slot not logging,
   // -EINVAL: bad slot, -EFAULT: out too small).
   int get_dirty_log(uint32_t slot_id, uint64_t* out, size_t out_words);
+  // KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2): the dirty-log mode,
+  // changed only while no slot logs (-EBUSY otherwise), as KVM requires.
+  int set_dirty_log_mode(bool manual_protect, bool initially_set);
   // KVM_CLEAR_DIRTY_LOG (manual protect only): first_page multiple of 64,
   // num_pages multiple of 64 unless it ends the slot. bitmap holds
   // (num_pages + 63) / 64 words, bit i for page first_page + i.

@@ -56,7 +56,14 @@ enum hv_hypercall {
     HV_HC_GUEST_STATS = 14,       /* (id, gpa, size) -> bytes: struct hv_guest_stats */
     HV_HC_REGISTER_MMIO = 15,     /* (gpa, size) -> 0: a test device there, in the caller */
     HV_HC_CREATE_GUEST = 16,      /* (gpa, len of a guest description) -> the new guest's id */
+    HV_HC_ENABLE_CAP = 17,        /* (id, cap, flags) -> 0 */
 };
+
+/* HV_HC_ENABLE_CAP: KVM_ENABLE_CAP's dirty-log capability, with KVM's numbers.
+ * flags 0 turns manual protection off again. Only while no slot logs. */
+#define HV_CAP_MANUAL_DIRTY_LOG_PROTECT2 168u
+#define HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE 1u
+#define HV_DIRTY_LOG_INITIALLY_SET 2u
 
 /* HV_HC_CREATE_GUEST takes the value of a guest= word of the kernel command
  * line, e.g. "dst:image=none,start=paused,mem=16,cpu=0,dirty_log=manual": the
