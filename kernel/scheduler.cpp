@@ -68,6 +68,7 @@ void Scheduler::run() {
         for (size_t i = 0; i < count; ++i)
             if (!vms_[i]->stopped()) vms_[i]->make_current(), current = vms_[i], vms_[i]->abandon();
     }
+    for (size_t i = 0; i < prepared; ++i) vms_[i]->retire();
     epoch.cpu_offline();
 }
 

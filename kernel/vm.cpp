@@ -40,8 +40,8 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
         return fail(why, n, "image of %lu bytes does not fit in %lu MiB at 0x%x", image_bytes, spec_.mem_mib,
                     HV_GUEST_LOAD_GPA);
 
-    // The slot is backed by host frames aligned to 2 MiB, so that it can be
-    // mapped with huge EPT pages once the MMU core takes over.
+    // The slot is backed by host frames aligned to 2 MiB, so that the MMU
+    // maps it with huge EPT pages from the start.
     backing_ = mmu_platform::alloc_frames(mem_bytes_ >> 12, k2M >> 12);
     if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
     // Zeroed: a guest must never see what an earlier guest left in a frame.
@@ -91,17 +91,22 @@ void Vm::prepare() {
     }
 }
 
+void Vm::retire() {
+    // VMCLEAR on the CPU where the VMCS is active: it writes back what the
+    // CPU cached of it, and it must not happen on another CPU.
+    vmx::vmclear(vmcs_);
+}
+
 void Vm::destroy() {
     console_.flush();
     if (vmcs_) {
-        vmx::vmclear(vmcs_);
         mmu_platform::free_frames(vmcs_, 1);
         vmcs_ = 0;
     }
     if (mmu_ready_) {
         // Zaps every mapping (flushing the TLBs of the CPUs that ran it) and
-        // frees the tables after a grace period; the slot's frames go back
-        // below, after the caller's epoch barrier made the zap final.
+        // frees the tables after a grace period. No CPU runs this guest any
+        // more, so its slots' frames can go back at once.
         mmu_platform::unplace(mmu_.eptp());
         mmu_.destroy();
         mmu_ready_ = false;
@@ -135,7 +140,6 @@ bool Vm::run_slice(uint64_t slice_tsc) {
             uint64_t ticks = (deadline - now) >> controls_.preemption_timer_shift;
             vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
         }
-        if (!launched_) stats_.first_entry_tsc = x86::rdtsc();
         // A CPU in a guest holds no reference into the MMU: entering and
         // leaving are quiescent states. Flushes asked of this CPU are done
         // before the guest can use a stale translation.
@@ -330,7 +334,6 @@ bool Vm::write_guest(uint64_t gpa, const void* src, uint64_t n) {
 }
 
 void Vm::guest_exit(uint64_t status) {
-    exit_status_ = status;
     if (status == 0)
         stop(Outcome::Exited, "exited with status 0");
     else
@@ -339,12 +342,13 @@ void Vm::guest_exit(uint64_t status) {
 
 Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
     outcome_ = o;
-    stopped_ = true;
     va_list ap;
     va_start(ap, fmt);
     vformat(reason_, sizeof reason_, fmt, ap);
     va_end(ap);
     console_.flush();
+    // Release: the outcome and reason are complete before anyone sees it stopped.
+    __atomic_store_n(&stopped_, true, __ATOMIC_RELEASE);
     return Next::Stop;
 }
 

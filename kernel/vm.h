@@ -30,7 +30,6 @@ struct VmStats {
     uint64_t hypercalls, hypercall_errors;
     uint64_t slices;                             // times the scheduler ran it
     uint64_t ept_fault_cycles;                   // TSC in on_ept_fault (the MMU's fault paths)
-    uint64_t first_entry_tsc;
 };
 
 // What a memtest guest reported (HV_HC_MEMTEST_REPORT).
@@ -65,8 +64,11 @@ public:
     bool run_slice(uint64_t slice_tsc);
     // Fills the VMCS, on the CPU that runs the VM, before its first slice.
     void prepare();
+    // After its last slice, on the same CPU: the VMCS is no longer active.
+    void retire();
     void make_current();
-    bool stopped() const { return stopped_; }
+    // Acquire: whoever sees it stopped also sees its outcome and reason.
+    bool stopped() const { return __atomic_load_n(&stopped_, __ATOMIC_ACQUIRE); }
     Outcome outcome() const { return outcome_; }
 
     // Requests from the control guest, served by this VM's own CPU between
@@ -115,14 +117,12 @@ public:
     const char* name() const { return spec_.name; }
     const cmdline::GuestSpec& spec() const { return spec_; }
     const char* stop_reason() const { return reason_; }
-    uint64_t exit_status() const { return exit_status_; }
     const VmStats& stats() const { return stats_; }
     const MemtestReport& memtest() const { return memtest_; }
     uint64_t mem_bytes() const { return mem_bytes_; }
     uint64_t backing() const { return backing_; }
     mm::Mmu& mmu() { return mmu_; }
     const mm::Mmu& mmu() const { return mmu_; }
-    unsigned cpu() const { return cpu_; }
 
     // For hypercall handlers. [gpa, gpa + n) must lie in the slot (checked,
     // overflow-safe); false and nothing copied otherwise.
@@ -185,7 +185,6 @@ private:
     size_t window_count_ = 0;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";
-    uint64_t exit_status_ = 0;
     VmStats stats_{};
     MemtestReport memtest_{};
 };
