@@ -2,9 +2,9 @@
 // anything else stops the guest with the exit named. Guest input is hostile:
 // every register a handler reads is checked before it is used.
 #include "arch/x86/cpu.h"
+#include "arch/x86/vmx/exit_qualification.h"
 #include "arch/x86/vmx/instructions.h"
 #include "include/hv/hypercall.h"
-#include "arch/x86/vmx/exit_qualification.h"
 #include "kernel/hypercall.h"
 #include "kernel/smp.h"
 #include "kernel/vm.h"
@@ -24,7 +24,6 @@ constexpr uint64_t kEferGuestWritable = x86::efer::SCE | x86::efer::LME | x86::e
 // CPUID: hide VMX from guests (no nesting) and say that a hypervisor is there.
 constexpr uint32_t kCpuid1EcxVmx = 1u << 5, kCpuid1EcxHypervisor = 1u << 31;
 constexpr uint32_t kCpuidHypervisorLeaf = 0x40000000;
-
 
 // The 16550 registers a guest's console driver touches.
 constexpr uint16_t kUartThr = HV_GUEST_CONSOLE_PORT, kUartLsr = HV_GUEST_CONSOLE_PORT + 5;
