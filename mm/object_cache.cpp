@@ -81,21 +81,25 @@ void* ObjectCache::alloc(AllocMode mode) {
         return p_->va<char>(m->pa) + slot * obj_size_;
       }
     }
-    const uint64_t pa = p_->alloc(1, mode);
-    if (pa == 0) return nullptr;
-    char* v = p_->va<char>(pa);
-    for (size_t i = 0; i < kPageSize; ++i) v[i] = 0;
-    PageMeta* m = p_->meta(pa);
-    *m = PageMeta{};
-    m->owner = this;
-    m->pa = pa;
-    m->aux = full_mask_;
-    m->aux2 = 0;
-    LockGuard g(lock_);
-    ++stats_.pages;
-    stats_.free_objects += per_page_;
-    list_add(m);
+    if (!add_page(mode)) return nullptr;
   }
+}
+
+bool ObjectCache::add_page(AllocMode mode) {
+  const uint64_t pa = p_->alloc(1, mode);
+  if (pa == 0) return false;
+  char* v = p_->va<char>(pa);
+  for (size_t i = 0; i < kPageSize; ++i) v[i] = 0;
+  PageMeta* m = p_->meta(pa);
+  *m = PageMeta{};
+  m->owner = this;
+  m->pa = pa;
+  m->aux = full_mask_;  // every slot free
+  LockGuard g(lock_);
+  ++stats_.pages;
+  stats_.free_objects += per_page_;
+  list_add(m);
+  return true;
 }
 
 bool ObjectCache::reserve(size_t n, AllocMode mode) {
@@ -104,19 +108,7 @@ bool ObjectCache::reserve(size_t n, AllocMode mode) {
       LockGuard g(lock_);
       if (stats_.free_objects >= n) return true;
     }
-    const uint64_t pa = p_->alloc(1, mode);
-    if (pa == 0) return false;
-    char* v = p_->va<char>(pa);
-    for (size_t i = 0; i < kPageSize; ++i) v[i] = 0;
-    PageMeta* m = p_->meta(pa);
-    *m = PageMeta{};
-    m->owner = this;
-    m->pa = pa;
-    m->aux = full_mask_;
-    LockGuard g(lock_);
-    ++stats_.pages;
-    stats_.free_objects += per_page_;
-    list_add(m);
+    if (!add_page(mode)) return false;
   }
 }
 

@@ -69,6 +69,9 @@ class ObjectCache {
 
  private:
   static void free_page_cb(EpochCallback* cb);
+  // A fresh zeroed page with every slot free, on the partial list; false when
+  // the platform has none.
+  bool add_page(AllocMode mode);
   void list_add(PageMeta* m);
   void list_del(PageMeta* m);
   void retire_locked(PageMeta* m);
