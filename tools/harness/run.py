@@ -51,6 +51,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 CONSOLE_TAIL = 200
 BOCHS_LOG_TAIL = 40
 EXIT_GRACE_S = 10.0   # how long the emulator may live on after RESULT
+STARTUP_FAILURE_S = 1.5  # an exit this early, silent, is the emulator's own failure
 POLL_S = 0.05
 
 
@@ -347,7 +348,7 @@ def main(argv):
         "+".join(re.sub(r"[^A-Za-z0-9_.-]", "_", g.split(":", 1)[0]) for g in a.guest)
     name = a.name or "%s-%s" % (emu, label[:60])
     name = re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
-    run_dir, _lock = claim_run_dir(os.path.join(build, "runs"), name)
+    run_dir, lock_fd = claim_run_dir(os.path.join(build, "runs"), name)
 
     iso = os.path.join(run_dir, "hv.iso")
     mk = [MKISO, "--out", iso, "--kernel", kernel, "--symbols", symbols,
@@ -425,6 +426,21 @@ def main(argv):
     if interrupted:
         say("interrupted; emulator stopped", sys.stderr)
         return EXIT_FAIL
+
+    # The emulator died before the firmware could even reach the kernel (no
+    # console byte, well under the BIOS's own time): a start-up failure of the
+    # emulator, not a verdict on the kernel. Say so, and try once more.
+    if not console and not watchdog and elapsed < STARTUP_FAILURE_S and not os.environ.get("HV_RUN_RETRIED"):
+        errs = [l for l in read_lines(os.path.join(run_dir, "emulator.stderr")) if l]
+        say("note: the emulator exited after %.1f s with status %d before any console output; retrying once"
+            % (elapsed, rc))
+        if errs:
+            print_block("emulator stderr of the failed start", errs, 20)
+        if emu == "bochs":
+            print_block("bochs.log of the failed start", scan_bochs_log(os.path.join(run_dir, "bochs.log"))[1], 20)
+        os.close(lock_fd)
+        os.environ["HV_RUN_RETRIED"] = "1"
+        return main(argv)
 
     # --- verdict --------------------------------------------------------------
     problems = []
