@@ -183,7 +183,10 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
   mmu_lock_.lock();
   publish(next);
   mmu_lock_.unlock();
-  if (log_off) free_slot_storage_deferred(before, false, true);
+  if (log_off) {
+    free_slot_storage_deferred(before, false, true);
+    recover_huge_pages(*slots()->by_id(id));
+  }
 
   if (log_on && !(cfg_.manual_protect && cfg_.initially_set)) {
     // Logging starts: split huge pages (seed 002) and write-protect the slot.

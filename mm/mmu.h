@@ -7,6 +7,7 @@
 //   mm/memslot.cpp     set_memory_region, logging on/off (copy-on-write array)
 //   mm/dirty_log.cpp   get/clear dirty log (seed 003), manual protect, initially-set
 //   mm/split.cpp       eager split and lazy split (seed 002)
+//   mm/collapse.cpp    huge pages recovered when logging stops
 //   mm/mmio_gen.cpp    MMIO SPTEs and their generation (seed 004)
 //
 // Locking. `mmu_lock_` (a spinlock) serialises every change of the tables and
@@ -67,6 +68,7 @@ struct MmuStats {
   std::atomic<uint64_t> splits{0}, split_alloc_fallbacks{0}, lazy_splits{0};
   std::atomic<uint64_t> mmio_created{0}, mmio_stale{0}, mmio_wrap_zaps{0}, mmio_walk_zaps{0};
   std::atomic<uint64_t> tables_freed{0};
+  std::atomic<uint64_t> recovered_huge{0};  // 4K tables zapped so that 2M comes back
 };
 
 class Mmu {
@@ -141,6 +143,11 @@ class Mmu {
   // Splits every huge mapping of [gfn, gfn + n) in `slot` down to 4K (eager).
   // Returns the number of huge SPTEs split, or -errno.
   long split_range(uint32_t slot_id, uint64_t gfn, uint64_t n, bool write_protect);
+
+  // ---- huge-page recovery (collapse.cpp) ----
+  // After logging stops on `s`: zaps every 4K table under a range that can
+  // be mapped 2M, so that the next fault maps it huge. Returns the count.
+  long recover_huge_pages(const Memslot& s);
 
   // ---- MMIO (mmio_gen.cpp) ----
   // Called after every memslot change (generation already bumped), with the

@@ -263,6 +263,45 @@ TEST_F(MmuTest, LazySplitBaselineSplitsOnTheWriteFault) {
   EXPECT_EQ(harvest(0, 16)[0], uint64_t{1} << 9);
 }
 
+TEST_F(MmuTest, TurningLoggingOffBringsHugePagesBackOnTheNextFault) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 4 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 4 * k2M, 0, kLogDirtyPages), 0);
+  ASSERT_EQ(mmu_.count_leaves(2), 0u);
+  EXPECT_EQ(mmu_.handle_ept_violation(k2M + 7, true), Fault::kFixedFast);  // the guest ran on
+  const uint64_t freed = mmu_.stats().tables_freed.load();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 4 * k2M, 0, 0), 0);
+  EXPECT_EQ(mmu_.stats().recovered_huge.load(), 4u);
+  EXPECT_EQ(mmu_.count_leaves(1), 0u) << "every 4K table under a 2M-capable range zapped";
+  EXPECT_EQ(mmu_.stats().tables_freed.load(), freed + 4u);
+  EXPECT_EQ(mmu_.handle_ept_violation(k2M + 7, true), Fault::kFixed);
+  EXPECT_EQ(level_of(k2M + 7), 2) << "one fault maps 2M again";
+  EXPECT_TRUE(writable(k2M + 300)) << "writable: the slot no longer logs";
+  EXPECT_EQ(pfn(mmu_.lookup(k2M + 300)), k2M) << "the 2M frame run the slot maps there";
+  EXPECT_EQ(mmu_.lookup(7), 0u) << "the other ranges come back on their own faults";
+}
+
+TEST_F(MmuTest, HugePageRecoveryLeavesRangesThatCannotBeHuge) {
+  Make();
+  // Backing off by one page: 2M mappings are impossible, the 4K ones stay.
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 1, kLogDirtyPages), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  // A slot that starts and ends inside 2M ranges: only the whole one in the middle recovers.
+  ASSERT_EQ(mmu_.set_memory_region(1, 4 * k2M + 5, 2 * k2M, 4 * k2M + 5, kLogDirtyPages), 0);
+  ASSERT_EQ(mmu_.populate(1), 0);
+  const size_t leaves = mmu_.count_leaves(1);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 1, 0), 0);
+  EXPECT_EQ(mmu_.stats().recovered_huge.load(), 0u);
+  EXPECT_EQ(mmu_.count_leaves(1), leaves);
+  ASSERT_EQ(mmu_.set_memory_region(1, 4 * k2M + 5, 2 * k2M, 4 * k2M + 5, 0), 0);
+  EXPECT_EQ(mmu_.stats().recovered_huge.load(), 1u);
+  EXPECT_EQ(mmu_.count_leaves(1), leaves - k2M);
+  EXPECT_NE(mmu_.lookup(4 * k2M + 5), 0u);
+  EXPECT_EQ(mmu_.lookup(5 * k2M), 0u);
+  EXPECT_NE(mmu_.lookup(6 * k2M), 0u);
+}
+
 TEST_F(MmuTest, SplitFallsBackWhenTheNonBlockingAllocationFails) {
   Make();
   // More huge pages than the MMU's page cache holds, so kNoWait is tried.

@@ -314,8 +314,18 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   std::vector<std::thread> ts;
   for (unsigned i = 0; i < kVcpus; ++i) ts.emplace_back(vcpu, i);
   const auto end = Clock::now() + std::chrono::duration<double>(seconds());
-  uint64_t rounds = 0, reported = 0;
+  uint64_t rounds = 0, reported = 0, cancels = 0;
   while (Clock::now() < end || rounds < 20) {
+    if (rounds == 8 || rounds == 16) {
+      // A cancelled migration: logging off (huge pages come back on the
+      // vCPUs' next faults, recovered while they fault), the guest runs on,
+      // then a new attempt that starts with a full copy again.
+      EXPECT_EQ(mmu.set_memory_region(0, kBase, kPages, 0x200000, 0), 0);  // no ASSERT: threads run
+      while (mmu.count_leaves(2) < kPages / 512) std::this_thread::yield();  // all back
+      EXPECT_EQ(mmu.set_memory_region(0, kBase, kPages, 0x200000, kLogDirtyPages), 0);
+      for (uint64_t p = 0; p < kPages; ++p) copy[p] = mem[p].load(std::memory_order_acquire);
+      ++cancels;
+    }
     reported += harvest();
     ++rounds;
     e.quiescent_state();
@@ -343,7 +353,8 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   char why[160] = "";
   EXPECT_TRUE(mmu.audit(why, sizeof why)) << why;
   EXPECT_EQ(mmu.count_leaves(2), 0u) << "every huge page split (eagerly or on a fault)";
-  std::printf("dirty-log stress [%s]: %llu writes, %llu faults (%llu fast), %llu rounds, %llu pages reported, %llu splits (%llu lazy), %llu flushes, %llu pages last stored with an older round, lost %llu\n",
+  EXPECT_GT(mmu.stats().recovered_huge.load(), 0u) << "huge pages recovered at each cancel";
+  std::printf("dirty-log stress [%s]: %llu writes, %llu faults (%llu fast), %llu rounds, %llu pages reported, %llu splits (%llu lazy), %llu flushes, %llu cancels (%llu 2M ranges recovered), %llu pages last stored with an older round, lost %llu\n",
               prm.name, static_cast<unsigned long long>(writes.load()),
               static_cast<unsigned long long>(faults.load()),
               static_cast<unsigned long long>(mmu.stats().faults_fast.load()),
@@ -351,6 +362,8 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
               static_cast<unsigned long long>(mmu.stats().splits.load()),
               static_cast<unsigned long long>(mmu.stats().lazy_splits.load()),
               static_cast<unsigned long long>(mmu.stats().flushes.load()),
+              static_cast<unsigned long long>(cancels),
+              static_cast<unsigned long long>(mmu.stats().recovered_huge.load()),
               static_cast<unsigned long long>(raced), static_cast<unsigned long long>(lost));
   arena.set_flush_hook(nullptr);
   mmu.destroy();
