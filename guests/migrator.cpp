@@ -17,7 +17,10 @@
 //         mode=precopy|stop (stop: pause first, copy once, no dirty log),
 //         manual=1 (the source is in manual protection: each harvest is a get
 //         followed by a clear of the same bits), enable_cap=manual|initially_set
-//         (turn that mode on first, with HV_HC_ENABLE_CAP; implies manual=1)
+//         (turn that mode on first, with HV_HC_ENABLE_CAP; implies manual=1),
+//         cancel=N (pre-copy: N attempts are cancelled after their rounds:
+//         logging off, the source runs two passes on, its huge pages come
+//         back; then a new attempt starts from a full copy)
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
@@ -49,16 +52,21 @@ uint64_t copy_dirty(uint64_t pages) {
     return n;
 }
 
+hv_guest_stats stats(uint64_t id) {
+    hv_guest_stats s{};
+    hypercall(HV_HC_GUEST_STATS, id, reinterpret_cast<uint64_t>(&s), sizeof s);
+    return s;
+}
+
 struct Row {
     hv_guest_stats before;
     uint64_t src;
     void start(uint64_t id) {
         src = id;
-        hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&before), sizeof before);
+        before = stats(src);
     }
     void print_row(const char* what, uint64_t dirtied, uint64_t harvest, uint64_t copy) {
-        hv_guest_stats now;
-        hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&now), sizeof now);
+        hv_guest_stats now = stats(src);
         uint64_t fast = now.faults_fast - before.faults_fast, slow = now.faults_slow - before.faults_slow;
         uint64_t faults = now.ept_exits - before.ept_exits, cycles = now.ept_fault_cycles - before.ept_fault_cycles;
         print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu %10lu\n", what, dirtied, harvest, copy,
@@ -68,6 +76,71 @@ struct Row {
     }
 };
 
+// Pre-copy, one attempt: logging on, everything copied while the source
+// runs, then rounds of harvest and copy. 0 or the guest's exit status.
+int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint64_t threshold, bool manual) {
+    const uint64_t pages = bytes >> 12, bitmap_bytes = (pages + 63) / 64 * 8;
+    uint64_t t0 = rdtsc();
+    hv_memory_region log{0, HV_MEM_LOG_DIRTY_PAGES, 0, bytes};
+    if (int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, src, reinterpret_cast<uint64_t>(&log)); r) {
+        print("migrator: enabling dirty logging -> %ld\n", r);
+        return 3;
+    }
+    uint64_t t1 = rdtsc();
+    print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
+          "splits", "wp_faults", "fast_fixes", "cyc/fault");
+    row.print_row("log-on", 0, t1 - t0, 0);
+    hv_guest_stats s = stats(src);
+    print("migrator: source mapped by %lu 4K, %lu 2M, %lu 1G leaves after logging started\n", s.leaves_4k,
+          s.leaves_2m, s.leaves_1g);
+    for (uint64_t p = 0; p < pages; ++p) copy_page(p);
+    row.print_row("full", pages, 0, rdtsc() - t1);
+    for (uint64_t round = 1; round <= rounds; ++round) {
+        uint64_t h0 = rdtsc();
+        int64_t r = hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
+        // Manual protection: the get only took a snapshot; re-protect
+        // exactly those pages before copying them.
+        static hv_clear_dirty_log clear{0, 0, 0, 0, 0};
+        clear.num_pages = pages, clear.bitmap_gpa = reinterpret_cast<uint64_t>(bitmap);
+        if (!r && manual) r = hypercall(HV_HC_CLEAR_DIRTY_LOG, src, reinterpret_cast<uint64_t>(&clear));
+        uint64_t h1 = rdtsc();
+        if (r) {
+            print("migrator: get dirty log -> %ld\n", r);
+            return 3;
+        }
+        uint64_t n = copy_dirty(pages);
+        char name[16] = "round ";
+        name[6] = char('0' + round / 10 % 10), name[7] = char('0' + round % 10);
+        row.print_row(name, n, h1 - h0, rdtsc() - h1);
+        if (n <= threshold) break;
+    }
+    return 0;
+}
+
+// A cancelled attempt: logging off, and the source goes on as before it,
+// on huge pages again (they come back on its next faults).
+int cancel(uint64_t src, uint64_t bytes, Row& row) {
+    uint64_t t0 = rdtsc();
+    hv_memory_region off{0, 0, 0, bytes};
+    if (int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, src, reinterpret_cast<uint64_t>(&off)); r) {
+        print("migrator: turning dirty logging off -> %ld\n", r);
+        return 3;
+    }
+    uint64_t t1 = rdtsc();
+    row.print_row("log-off", 0, t1 - t0, 0);
+    for (uint64_t at = passes_at(kSrcWindow); passes_at(kSrcWindow) < at + 2;) {
+        if (rdtsc() - t1 > kProgressTimeout) {
+            print("migrator: source stuck at pass %lu after logging stopped\n", passes_at(kSrcWindow));
+            return 5;
+        }
+        asm volatile("pause");
+    }
+    hv_guest_stats s = stats(src);
+    print("migrator: cancelled: %lu 2M ranges recovered; two passes later the source is mapped by %lu 4K, %lu 2M, "
+          "%lu 1G leaves\n", s.recovered_huge, s.leaves_4k, s.leaves_2m, s.leaves_1g);
+    return 0;
+}
+
 }  // namespace
 
 int guest_main(const Args& args) {
@@ -76,6 +149,7 @@ int guest_main(const Args& args) {
     bool precopy = !args.is("mode", "stop");
     bool enable_manual = args.is("enable_cap", "manual"), enable_initially_set = args.is("enable_cap", "initially_set");
     bool manual = args.u64("manual", 0) || enable_manual || enable_initially_set;
+    uint64_t cancels = args.u64("cancel", 0);
     int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
     if (args.is("dst", "create") && src_bytes > 0) {
         static char spec[HV_CREATE_SPEC_MAX + 1];
@@ -107,42 +181,10 @@ int guest_main(const Args& args) {
             return 3;
         }
     }
-    if (precopy) {
-        uint64_t t0 = rdtsc();
-        hv_memory_region log{0, HV_MEM_LOG_DIRTY_PAGES, 0, bytes};
-        if (int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, src, reinterpret_cast<uint64_t>(&log)); r) {
-            print("migrator: enabling dirty logging -> %ld\n", r);
-            return 3;
-        }
-        uint64_t t1 = rdtsc();
-        print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
-              "splits", "wp_faults", "fast_fixes", "cyc/fault");
-        row.print_row("log-on", 0, t1 - t0, 0);
-        hv_guest_stats s;
-        hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&s), sizeof s);
-        print("migrator: source mapped by %lu 4K, %lu 2M, %lu 1G leaves after logging started\n", s.leaves_4k,
-              s.leaves_2m, s.leaves_1g);
-        for (uint64_t p = 0; p < pages; ++p) copy_page(p);
-        row.print_row("full", pages, 0, rdtsc() - t1);
-        for (uint64_t round = 1; round <= rounds; ++round) {
-            uint64_t h0 = rdtsc();
-            int64_t r = hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
-            // Manual protection: the get only took a snapshot; re-protect
-            // exactly those pages before copying them.
-            static hv_clear_dirty_log clear{0, 0, 0, 0, 0};
-            clear.num_pages = pages, clear.bitmap_gpa = reinterpret_cast<uint64_t>(bitmap);
-            if (!r && manual) r = hypercall(HV_HC_CLEAR_DIRTY_LOG, src, reinterpret_cast<uint64_t>(&clear));
-            uint64_t h1 = rdtsc();
-            if (r) {
-                print("migrator: get dirty log -> %ld\n", r);
-                return 3;
-            }
-            uint64_t n = copy_dirty(pages);
-            char name[16] = "round ";
-            name[6] = char('0' + round / 10 % 10), name[7] = char('0' + round % 10);
-            row.print_row(name, n, h1 - h0, rdtsc() - h1);
-            if (n <= threshold) break;
-        }
+    for (uint64_t attempt = 0; precopy; ++attempt) {
+        if (int r = precopy_rounds(src, bytes, row, rounds, threshold, manual); r) return r;
+        if (attempt == cancels) break;
+        if (int r = cancel(src, bytes, row); r) return r;
     }
 
     uint64_t t0 = rdtsc();

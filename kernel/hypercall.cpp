@@ -177,6 +177,7 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     s.mmio_walk_zaps = ld(m.mmio_walk_zaps), s.mmio_wrap_zaps = ld(m.mmio_wrap_zaps);
     s.mmio_emulated = t->mmio_emulated();
     s.memslot_generation = t->mmu().generation();
+    s.recovered_huge = ld(m.recovered_huge);
     if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
     return ok(sizeof s);
 }

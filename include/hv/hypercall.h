@@ -119,6 +119,7 @@ struct hv_guest_stats {
     uint64_t ept_fault_cycles; /* TSC cycles spent handling EPT violations and misconfigurations */
     uint64_t mmio_walk_zaps, mmio_wrap_zaps, mmio_emulated;
     uint64_t memslot_generation;
+    uint64_t recovered_huge; /* 2M ranges zapped back to huge when logging stopped */
 };
 
 /* HV_HC_MAP_GUEST flags. */
