@@ -20,7 +20,9 @@
 //         (turn that mode on first, with HV_HC_ENABLE_CAP; implies manual=1),
 //         cancel=N (pre-copy: N attempts are cancelled after their rounds:
 //         logging off, the source runs two passes on, its huge pages come
-//         back; then a new attempt starts from a full copy)
+//         back; then a new attempt starts from a full copy), cost=1 (after
+//         logging is on, wait for two of the source's passes before the full
+//         copy and print what logging cost its vCPU per page: tools/hv perf)
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
@@ -34,9 +36,54 @@ constexpr uint64_t kMaxPages = HV_MAX_SLOT_BYTES >> 12;
 
 uint64_t bitmap[kMaxPages / 64];
 
-uint64_t passes_at(uint64_t window) {
-    return reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA)->passes;
+volatile hv_dirtier_progress* progress_at(uint64_t window) {
+    return reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA);
 }
+
+uint64_t passes_at(uint64_t window) { return progress_at(window)->passes; }
+
+// What dirty logging costs the source's vCPU (dirty_log_perf_test's "dirty
+// memory time"): the cycles its passes took from just before logging was
+// turned on until two passes after it was on (all write-protection faults of
+// the first pass included), less what those passes cost before logging.
+// Meaningful when the source has a CPU of its own: on a shared CPU its
+// passes also count the other guests' time slices.
+struct LoggingCost {
+    uint64_t passes, cycles, base;
+    // A consistent (passes, total cycles) pair: the count read before and after.
+    static void sample(uint64_t* passes, uint64_t* cycles) {
+        volatile hv_dirtier_progress* p = progress_at(kSrcWindow);
+        do {
+            *passes = p->passes;
+            *cycles = p->total_cycles;
+        } while (*passes != p->passes);
+    }
+    void start() {
+        sample(&passes, &cycles);
+        base = progress_at(kSrcWindow)->last_pass_cycles;
+    }
+    void report() {  // once logging is on
+        volatile hv_dirtier_progress* p = progress_at(kSrcWindow);
+        const uint64_t until = p->passes + 2, pages = p->pages;
+        for (uint64_t t0 = rdtsc(); p->passes < until;) {
+            if (rdtsc() - t0 > kProgressTimeout) {
+                print("migrator: logging's cost to the source: not measured (stuck at pass %lu)\n", p->passes);
+                return;
+            }
+            asm volatile("pause");
+        }
+        uint64_t n, c;
+        sample(&n, &c);
+        if (p->magic != HV_DIRTIER_MAGIC || !pages || !base) {
+            print("migrator: logging's cost to the source: not measured (not a dirtier)\n");
+            return;
+        }
+        const uint64_t spent = c - cycles, expected = (n - passes) * base;
+        const uint64_t extra = spent > expected ? spent - expected : 0;
+        print("migrator: logging's cost to the source: %lu cycles per page of its first pass (%lu passes took %lu "
+              "cycles, %lu each before logging)\n", extra / pages, n - passes, spent, base);
+    }
+};
 
 void copy_page(uint64_t page) {
     const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow + page * 4096);
@@ -78,8 +125,11 @@ struct Row {
 
 // Pre-copy, one attempt: logging on, everything copied while the source
 // runs, then rounds of harvest and copy. 0 or the guest's exit status.
-int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint64_t threshold, bool manual) {
+int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint64_t threshold, bool manual,
+                   bool cost_report) {
     const uint64_t pages = bytes >> 12, bitmap_bytes = (pages + 63) / 64 * 8;
+    LoggingCost cost;
+    cost.start();
     uint64_t t0 = rdtsc();
     hv_memory_region log{0, HV_MEM_LOG_DIRTY_PAGES, 0, bytes};
     if (int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, src, reinterpret_cast<uint64_t>(&log)); r) {
@@ -93,6 +143,7 @@ int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint
     hv_guest_stats s = stats(src);
     print("migrator: source mapped by %lu 4K, %lu 2M, %lu 1G leaves after logging started\n", s.leaves_4k,
           s.leaves_2m, s.leaves_1g);
+    if (cost_report) cost.report();
     for (uint64_t p = 0; p < pages; ++p) copy_page(p);
     row.print_row("full", pages, 0, rdtsc() - t1);
     for (uint64_t round = 1; round <= rounds; ++round) {
@@ -182,7 +233,7 @@ int guest_main(const Args& args) {
         }
     }
     for (uint64_t attempt = 0; precopy; ++attempt) {
-        if (int r = precopy_rounds(src, bytes, row, rounds, threshold, manual); r) return r;
+        if (int r = precopy_rounds(src, bytes, row, rounds, threshold, manual, args.u64("cost", 0)); r) return r;
         if (attempt == cancels) break;
         if (int r = cancel(src, bytes, row); r) return r;
     }

@@ -6,7 +6,7 @@
 //                      write-protection by gfn and mask, the audit
 //   mm/memslot.cpp     set_memory_region, logging on/off (copy-on-write array)
 //   mm/dirty_log.cpp   get/clear dirty log (seed 003), manual protect, initially-set
-//   mm/split.cpp       eager split and lazy split (seed 002)
+//   mm/split.cpp       eager split (seed 002)
 //   mm/collapse.cpp    huge pages recovered when logging stops
 //   mm/mmio_gen.cpp    MMIO SPTEs and their generation (seed 004)
 //
@@ -40,7 +40,7 @@ namespace hv::mm {
 
 // Run-time switches for the baselines (kernel command line in the kernel).
 struct MmuSwitches {
-  bool eager_split = true;    // eager_split=1|0 (0: lazy split on write fault)
+  bool eager_split = true;    // eager_split=1|0 (0: a write fault drops the huge SPTE)
   bool rmap_lockless = true;  // rmap_walk=lockless|locked
   bool mmio_gen = true;       // mmio_zap=gen|walk
   // Test-only, deliberately broken: set the dirty bit before the SPTE is
@@ -65,7 +65,8 @@ struct MmuStats {
   std::atomic<uint64_t> faults_slow{0}, faults_fast{0}, fast_retries{0};
   std::atomic<uint64_t> wp_cleared{0};      // W bits cleared
   std::atomic<uint64_t> flushes{0};
-  std::atomic<uint64_t> splits{0}, split_alloc_fallbacks{0}, lazy_splits{0};
+  std::atomic<uint64_t> splits{0}, split_alloc_fallbacks{0};
+  std::atomic<uint64_t> lazy_splits{0};  // eager_split=0: huge SPTEs dropped by a write fault
   std::atomic<uint64_t> mmio_created{0}, mmio_stale{0}, mmio_wrap_zaps{0}, mmio_walk_zaps{0};
   std::atomic<uint64_t> tables_freed{0};
   std::atomic<uint64_t> recovered_huge{0};  // 4K tables zapped so that 2M comes back

@@ -368,7 +368,6 @@ int Mmu::map_leaf_locked(const Memslot& s, uint64_t gfn, int level, bool writabl
 Fault Mmu::slow_page_fault(uint64_t gfn, bool write) {
   stats_.faults_slow.fetch_add(1, std::memory_order_relaxed);
   descs_->reserve(4, AllocMode::kMayBlock);
-  bool flush = false;
   Fault res = Fault::kFixed;
   mmu_lock_.lock();
   if (!topup_locked(4)) {
@@ -403,21 +402,16 @@ Fault Mmu::slow_page_fault(uint64_t gfn, bool write) {
     } else {
       if (level > 1 && s->logging()) {
         // A huge SPTE left read-only by write-protection (eager_split=0, the
-        // lazy baseline): split it on this fault, down to 4K.
-        while (level > 1) {
-          const uint64_t g = gfn & ~(pages_per_level(level) - 1);
-          if (split_huge_locked(*s, e, level, g, true) != 0) {
-            mmu_lock_.unlock();
-            return Fault::kNoMemory;  // the vCPU retries; the page cache is topped up
-          }
-          stats_.lazy_splits.fetch_add(1, std::memory_order_relaxed);
-          flush = true;
-          --level;
-          int l = level;
-          e = entry_locked(gfn, &l, false);
-          level = l;
-        }
-        v = e->load(std::memory_order_relaxed);
+        // baseline: KVM before seed 002). It cannot stay while the slot
+        // logs: drop it and map this 4K page. Every other page of the range
+        // comes back through a fault of its own, a VM exit, the MMU lock and
+        // a walk each: the cost that eager splitting takes off the vCPU.
+        zap_leaf_locked(e, v, level, gfn & ~(pages_per_level(level) - 1), slots());
+        stats_.lazy_splits.fetch_add(1, std::memory_order_relaxed);
+        if (map_leaf_locked(*s, gfn, 1, true) == -kENOMEM) res = Fault::kNoMemory;  // the vCPU retries
+        mmu_lock_.unlock();
+        flush_tlb();
+        return res;
       }
       if (!(v & kWrite)) {
         while (!e->compare_exchange_weak(v, v | kWrite, std::memory_order_acq_rel,
@@ -431,7 +425,6 @@ Fault Mmu::slow_page_fault(uint64_t gfn, bool write) {
     if (r == -kENOMEM) res = Fault::kNoMemory;
   }
   mmu_lock_.unlock();
-  if (flush) flush_tlb();
   return res;
 }
 

@@ -1,5 +1,6 @@
-// Eager page splitting (seed 002), and the lazy split the fault path uses
-// when eager splitting is switched off (the baseline).
+// Eager page splitting (seed 002). Its baseline, eager_split=0, is in the
+// fault path (mm/page_table.cpp): KVM's behaviour before seed 002, where a
+// write fault drops the huge SPTE and the range comes back 4K by 4K.
 //
 // A huge leaf is replaced by a fully populated child table in one cmpxchg:
 //  1. allocate the child table: non-blocking first (the page cache or a

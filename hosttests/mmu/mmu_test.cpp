@@ -246,7 +246,7 @@ TEST_F(MmuTest, EagerSplitOnEnablingLoggingLeavesNoHugeMapping) {
   EXPECT_EQ(mmu_.stats().lazy_splits.load(), 0u);
 }
 
-TEST_F(MmuTest, LazySplitBaselineSplitsOnTheWriteFault) {
+TEST_F(MmuTest, WithoutEagerSplitAWriteFaultDropsTheHugePage) {
   MmuSwitches sw;
   sw.eager_split = false;
   Make(sw);
@@ -255,12 +255,24 @@ TEST_F(MmuTest, LazySplitBaselineSplitsOnTheWriteFault) {
   ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, kLogDirtyPages), 0);
   EXPECT_EQ(mmu_.count_leaves(2), 2u) << "huge SPTEs stay, read-only";
   EXPECT_FALSE(writable(9));
+  const uint64_t flushes = mmu_.stats().flushes.load();
   EXPECT_EQ(mmu_.handle_ept_violation(9, true), Fault::kFixed);
   EXPECT_EQ(mmu_.stats().lazy_splits.load(), 1u);
+  EXPECT_EQ(mmu_.stats().flushes.load(), flushes + 1) << "the dropped huge SPTE is flushed";
   EXPECT_EQ(level_of(9), 1);
   EXPECT_TRUE(writable(9));
-  EXPECT_FALSE(writable(10));
+  EXPECT_EQ(mmu_.lookup(10), 0u) << "the rest of the range is not mapped";
+  EXPECT_EQ(mmu_.count_leaves(2), 1u);
   EXPECT_EQ(harvest(0, 16)[0], uint64_t{1} << 9);
+  // Each other page comes back through the slow path, one fault per page.
+  const uint64_t slow = mmu_.stats().faults_slow.load();
+  EXPECT_EQ(mmu_.handle_ept_violation(10, true), Fault::kFixed);
+  EXPECT_EQ(mmu_.handle_ept_violation(11, false), Fault::kFixed);
+  EXPECT_EQ(mmu_.stats().faults_slow.load(), slow + 2);
+  EXPECT_TRUE(writable(10));
+  EXPECT_FALSE(writable(11)) << "a read maps read-only while the slot logs";
+  EXPECT_EQ(mmu_.handle_ept_violation(11, true), Fault::kFixedFast);
+  EXPECT_EQ(harvest(0, 16)[0], (uint64_t{1} << 10) | (uint64_t{1} << 11));
 }
 
 TEST_F(MmuTest, TurningLoggingOffBringsHugePagesBackOnTheNextFault) {

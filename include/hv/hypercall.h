@@ -183,6 +183,10 @@ struct hv_dirtier_progress {
     uint32_t magic;
     uint32_t reserved;
     uint64_t passes; /* completed passes; a resumed copy continues from here */
+    uint64_t pages;  /* written per pass */
+    /* TSC cycles of the last pass and of all passes (dirty_log_perf_test's
+     * "dirty memory time"), both written before `passes` moves on. */
+    uint64_t last_pass_cycles, total_cycles;
 };
 
 #endif /* HV_HYPERCALL_H */
