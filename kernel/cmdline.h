@@ -6,7 +6,7 @@
 //                         is unmapped and that the exception path reports and fails
 //   selftest=smp          after SMP bring-up, check every CPU (online, VMXON, posted
 //                         work, IPIs) and end the run, before the BSP's VMX check
-//   eager_split=1|0       split huge mappings when logging starts (0: on write faults)
+//   eager_split=1|0       split huge mappings when logging starts (0: a write fault drops one)
 //   rmap_walk=lockless|locked   write-protection walks the rmap without or under the MMU lock
 //   mmio_zap=gen|walk     invalidate MMIO SPTEs by generation or by walking every table
 //   test_dirty_before_spte=1  TEST ONLY, deliberately broken: the dirty bit is set before
