@@ -85,10 +85,21 @@ struct LoggingCost {
     }
 };
 
+// One string instruction: the page is copied in about a tenth of the cycles
+// of a loop of 512 loads and stores in Bochs (and no slower on hardware).
 void copy_page(uint64_t page) {
-    const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow + page * 4096);
-    volatile uint64_t* to = reinterpret_cast<volatile uint64_t*>(kDstWindow + page * 4096);
-    for (unsigned i = 0; i < 512; ++i) to[i] = from[i];
+    uint64_t from = kSrcWindow + page * 4096, to = kDstWindow + page * 4096, words = 512;
+    asm volatile("rep movsq" : "+S"(from), "+D"(to), "+c"(words)::"memory");
+}
+
+// The first word at or after `i` (of `n`) where the source and the
+// destination differ, or n: one string instruction per run of equal words.
+uint64_t first_difference(uint64_t i, uint64_t n) {
+    if (i >= n) return n;
+    uint64_t a = kSrcWindow + i * 8, b = kDstWindow + i * 8, left = n - i;
+    bool equal;
+    asm volatile("repe cmpsq" : "+S"(a), "+D"(b), "+c"(left), "=@ccz"(equal)::"memory");
+    return equal ? n : (a - kSrcWindow) / 8 - 1;  // RSI is past the word that differed
 }
 
 // Copies the pages whose bits are set; returns how many.
@@ -258,11 +269,9 @@ int guest_main(const Args& args) {
 
     // Verification, while both are paused: every byte, compared a 64-bit word
     // at a time (a word differs iff one of its bytes does).
-    const volatile uint64_t* from = reinterpret_cast<const volatile uint64_t*>(kSrcWindow);
-    const volatile uint64_t* to = reinterpret_cast<const volatile uint64_t*>(kDstWindow);
     uint64_t mismatched_words = 0, first_bad = ~0ull;
-    for (uint64_t i = 0; i < bytes / 8; ++i)
-        if (from[i] != to[i] && mismatched_words++ == 0) first_bad = i * 8;
+    for (uint64_t i = 0, words = bytes / 8; (i = first_difference(i, words)) < words; ++i)
+        if (mismatched_words++ == 0) first_bad = i * 8;
 
     uint64_t t_verify = rdtsc();
     int64_t r = hypercall(HV_HC_RESUME, dst);

@@ -6,7 +6,8 @@
 extern "C" {
 
 void* memcpy(void* dst, const void* src, size_t n) {
-    asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n)::"memory");
+    void* d = dst;  // rep movsb advances RDI; memcpy returns where it began
+    asm volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n)::"memory");
     return dst;
 }
 

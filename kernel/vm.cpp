@@ -11,6 +11,7 @@
 #include "kernel/format.h"
 #include "kernel/multiboot2.h"
 #include "kernel/mmu_platform.h"
+#include "kernel/smp.h"
 #include "kernel/tlb.h"
 #include "mm/frame_allocator.h"
 
@@ -167,6 +168,14 @@ bool Vm::run_slice(uint64_t slice_tsc) {
         if (next == Next::Stop) break;
     }
     return true;
+}
+
+void Vm::request(bool* flag, bool value) {
+    __atomic_store_n(flag, value, __ATOMIC_RELEASE);
+    // Without the kick a pause waited for the end of the target's slice (the
+    // preemption timer, up to 2^22 TSC ticks): it was most of a migration's
+    // downtime. On the requester's own CPU the target is not running.
+    if (cpu_ != smp::current_cpu()) smp::kick(cpu_);
 }
 
 bool Vm::service_requests() {

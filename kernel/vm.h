@@ -73,10 +73,11 @@ public:
 
     // Requests from the control guest, served by this VM's own CPU between
     // two slices (service_requests()), because only that CPU may touch its
-    // VMCS. Flags are atomics: the requester may run on another CPU.
-    void request_pause() { __atomic_store_n(&pause_requested_, true, __ATOMIC_RELEASE); }
-    void request_resume() { __atomic_store_n(&pause_requested_, false, __ATOMIC_RELEASE); }
-    void request_stop() { __atomic_store_n(&stop_requested_, true, __ATOMIC_RELEASE); }
+    // VMCS. Flags are atomics: the requester may run on another CPU, which
+    // then kicks this VM's CPU so that the slice under way ends now.
+    void request_pause() { request(&pause_requested_, true); }
+    void request_resume() { request(&pause_requested_, false); }
+    void request_stop() { request(&stop_requested_, true); }
     // Acquire: a requester that sees paused also sees exported_state().
     bool paused() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
     // Runs, or will at its CPU's next round (a resume is pending).
@@ -149,6 +150,7 @@ private:
     void inject_gp();
 
     Next on_cpuid();
+    void request(bool* flag, bool value);
     Next on_io();
     Next on_msr(bool write);
     Next on_ept_fault(bool misconfig);
