@@ -11,9 +11,25 @@
 // by the next harvest. Nothing is lost; a page may be reported twice.
 // With manual protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) get only copies
 // the bitmap and clear_dirty_log() does steps 1-3 for the bits it is given.
+//
+// With PML (dirty_log=pml) step 2 clears D instead of W: the page stays
+// writable and its next write, once the flush has dropped the cached D,
+// sets D again and adds a page-modification log entry, which log_pml()
+// turns into the dirty bit. The caller drains the logs before step 1.
 #include "mm/mmu.h"
 
 namespace hv::mm {
+
+void Mmu::log_pml(const uint64_t* gpas, size_t n) {
+  EpochReadGuard rg(*epoch_);
+  const MemslotArray* a = slots();
+  for (size_t i = 0; i < n; ++i) {
+    // Bochs 2.7 writes the entry with the low 12 bits set: the gfn is what counts.
+    const uint64_t gfn = gpas[i] >> 12;
+    if (const Memslot* s = a->lookup(gfn)) mark_dirty(*s, gfn);
+  }
+  stats_.pml_entries.fetch_add(n, std::memory_order_relaxed);
+}
 
 int Mmu::get_dirty_log(uint32_t slot_id, uint64_t* out, size_t out_words) {
   EpochReadGuard rg(*epoch_);  // the slot array and its storage stay valid

@@ -43,6 +43,10 @@ struct MmuSwitches {
   bool eager_split = true;    // eager_split=1|0 (0: a write fault drops the huge SPTE)
   bool rmap_lockless = true;  // rmap_walk=lockless|locked
   bool mmio_gen = true;       // mmio_zap=gen|walk
+  // dirty_log=pml|wp: log 4K pages by clearing their EPT D bit (the CPU's
+  // page-modification log reports the next write; see log_pml()) instead of
+  // clearing W (a write-protection fault reports it). Needs EPT A/D bits.
+  bool pml = false;
   // Test-only, deliberately broken: set the dirty bit before the SPTE is
   // writable and in the rmap. The stress test must catch it.
   bool test_dirty_before_spte = false;
@@ -70,6 +74,7 @@ struct MmuStats {
   std::atomic<uint64_t> mmio_created{0}, mmio_stale{0}, mmio_wrap_zaps{0}, mmio_walk_zaps{0};
   std::atomic<uint64_t> tables_freed{0};
   std::atomic<uint64_t> recovered_huge{0};  // 4K tables zapped so that 2M comes back
+  std::atomic<uint64_t> pml_entries{0};     // page-modification log entries taken
 };
 
 class Mmu {
@@ -90,7 +95,9 @@ class Mmu {
   // run concurrently.
   void destroy();
 
-  uint64_t eptp() const { return root_pa_ | (3 << 3) | 6; }  // 4-level walk, WB (SDM 24.6.11)
+  // 4-level walk, WB, and with PML the A/D enable (SDM 25.6.11).
+  uint64_t eptp() const { return root_pa_ | (sw_.pml ? kEptpAccessDirty : 0) | (3 << 3) | 6; }
+  static constexpr uint64_t kEptpAccessDirty = uint64_t{1} << 6;
   uint64_t root_pa() const { return root_pa_; }
   MmuSwitches& switches() { return sw_; }
   const MmuStats& stats() const { return stats_; }
@@ -120,14 +127,22 @@ class Mmu {
 
   // ---- write-protection (page_table.cpp) ----
   // Clear W on every SPTE mapping gfn / the pages of `mask` at gfn_base (a
-  // multiple of 64). Huge SPTEs become read-only, never dropped. Return true
-  // if a W bit was cleared (the caller owes a TLB flush). rmap walk per switch.
+  // multiple of 64); with PML, D on 4K SPTEs. Huge SPTEs become read-only,
+  // never dropped. Return true if a bit was cleared (the caller owes a TLB
+  // flush: a cached translation keeps W, or the D that stops logging). rmap
+  // walk per switch.
   bool write_protect_gfn(const Memslot& s, uint64_t gfn);
   bool write_protect_mask(const Memslot& s, uint64_t gfn_base, uint64_t mask);
   bool write_protect_slot(const Memslot& s);
   void flush_tlb();  // outside the lock
 
   // ---- dirty log (dirty_log.cpp) ----
+  // dirty_log=pml: the guest-physical addresses a vCPU's page-modification
+  // log holds, as the processor wrote them. Pages of logging slots become
+  // dirty; the others are ignored. The caller drains every vCPU's log into
+  // this before get_dirty_log() or clear_dirty_log(), so that a write whose
+  // D bit was set before the harvest is in its bitmap or reported later.
+  void log_pml(const uint64_t* gpas, size_t n);
   // KVM_GET_DIRTY_LOG into out[words]. 0 or -errno (-ENOENT: slot not logging,
   // -EINVAL: bad slot, -EFAULT: out too small).
   int get_dirty_log(uint32_t slot_id, uint64_t* out, size_t out_words);

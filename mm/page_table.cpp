@@ -12,15 +12,16 @@ namespace {
 // PageMeta::rcu is the first member of PageMeta (standard layout).
 PageMeta* meta_of(EpochCallback* cb) { return reinterpret_cast<PageMeta*>(cb); }
 
-// Clear W on one SPTE found through the level-`level` rmap. Only a present
-// leaf of that level is touched: a lockless walker may hold a stale pointer
-// to a slot that now holds an MMIO SPTE (W|X pattern: clearing W would make it
-// an execute-only mapping) or a non-leaf entry (clearing W would
-// write-protect a whole subtree). Returns true if W was cleared.
-bool wp_spte(Spte* s, int level) {
+// Clear `bit` (W, or D with PML) on one SPTE found through the level-`level`
+// rmap. Only a present leaf of that level is touched: a lockless walker may
+// hold a stale pointer to a slot that now holds an MMIO SPTE (W|X pattern:
+// clearing W would make it an execute-only mapping) or a non-leaf entry
+// (clearing W would write-protect a whole subtree). Returns true if the bit
+// was cleared. A CAS, never a store: the processor sets A and D itself.
+bool wp_spte(Spte* s, int level, uint64_t bit) {
   uint64_t v = s->load(std::memory_order_acquire);
-  while (is_present(v) && is_leaf(v, level) && (v & kWrite)) {
-    if (s->compare_exchange_weak(v, v & ~kWrite, std::memory_order_acq_rel,
+  while (is_present(v) && is_leaf(v, level) && (v & bit)) {
+    if (s->compare_exchange_weak(v, v & ~bit, std::memory_order_acq_rel,
                                  std::memory_order_acquire))
       return true;
   }
@@ -222,7 +223,10 @@ void Mmu::flush_tlb() {
 
 bool Mmu::wp_head(const RmapHead* h, int level, bool lockless) {
   bool flush = false;
-  auto fn = [&flush, level](Spte* s) { flush |= wp_spte(s, level); };
+  // The bit to clear: with PML, a 4K page's D (the next write logs it); W
+  // otherwise, and always for huge pages, which the fault path must see.
+  const uint64_t bit = sw_.pml && level == 1 ? kDirty : kWrite;
+  auto fn = [&flush, level, bit](Spte* s) { flush |= wp_spte(s, level, bit); };
   if (lockless) rmap_.walk_lockless(h, fn);
   else rmap_.walk_locked(h, fn);
   return flush;
@@ -354,9 +358,12 @@ int Mmu::map_leaf_locked(const Memslot& s, uint64_t gfn, int level, bool writabl
                          cfg_.phys_bits);
   if (v == 0) return -kEINVAL;
   // While logging, a page becomes writable only through a write fault, which
-  // sets its dirty bit: map read-only (MMU-writable) on reads.
-  const bool make_w = host_w && (writable || !s.logging());
+  // sets its dirty bit: map read-only (MMU-writable) on reads. With PML it is
+  // writable at once, D clear on a read so that its first write is logged;
+  // A and D are set otherwise so that the processor never writes them.
+  const bool make_w = host_w && (writable || !s.logging() || sw_.pml);
   if (!make_w) v = write_protected(v);
+  if (sw_.pml) v |= kAccessed | (writable || !s.logging() ? kDirty : 0);
   if (make_w && sw_.test_dirty_before_spte) mark_dirty(s, gfn);  // the broken order
   // Seed 000's order: in the rmap, then the SPTE, then the dirty bit.
   if (rmap_.add(s.rmap_head(g, level), e, AllocMode::kNoWait) < 0) return -kENOMEM;
@@ -414,7 +421,8 @@ Fault Mmu::slow_page_fault(uint64_t gfn, bool write) {
         return res;
       }
       if (!(v & kWrite)) {
-        while (!e->compare_exchange_weak(v, v | kWrite, std::memory_order_acq_rel,
+        const uint64_t set = kWrite | (sw_.pml ? kDirty : 0);  // this write: no log entry too
+        while (!e->compare_exchange_weak(v, v | set, std::memory_order_acq_rel,
                                          std::memory_order_relaxed)) {
         }
         if (level == 1) mark_dirty(*s, gfn);

@@ -36,7 +36,7 @@ int Mmu::split_huge_locked(const Memslot& s, Spte* sp, int level, uint64_t gfn, 
   for (;;) {
     for (unsigned i = 0; i < 512; ++i) {
       uint64_t v = make_split_child(old, level, i);
-      if (wp) v = write_protected(v);
+      if (wp) v = sw_.pml && cl == 1 ? dirty_cleared(v) : write_protected(v);
       c[i].store(v, std::memory_order_relaxed);
     }
     unsigned added = 0;

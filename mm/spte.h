@@ -134,6 +134,9 @@ constexpr uint64_t make_split_child(uint64_t huge, int huge_level, unsigned i) {
 }
 
 constexpr uint64_t write_protected(uint64_t s) { return s & ~kWrite; }
+// With PML a logged 4K page stays writable with D clear: its next write sets
+// D and the processor appends the page to the page-modification log.
+constexpr uint64_t dirty_cleared(uint64_t s) { return s & ~kDirty; }
 // What the fast page fault installs: W back (and D for EPT A/D users).
 constexpr uint64_t fast_fix_writable(uint64_t s) { return s | kWrite; }
 

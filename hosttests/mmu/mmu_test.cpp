@@ -314,6 +314,41 @@ TEST_F(MmuTest, HugePageRecoveryLeavesRangesThatCannotBeHuge) {
   EXPECT_NE(mmu_.lookup(6 * k2M), 0u);
 }
 
+TEST_F(MmuTest, WithPmlLoggingClearsDAndLeavesPagesWritable) {
+  MmuSwitches sw;
+  sw.pml = true;
+  Make(sw);
+  EXPECT_NE(mmu_.eptp() & Mmu::kEptpAccessDirty, 0u) << "EPT A/D bits on: the processor sets D";
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  EXPECT_NE(mmu_.lookup(5) & kDirty, 0u) << "not logging: mapped dirty, so no log entry";
+  const uint64_t flushes = mmu_.stats().flushes.load();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu_.count_leaves(2), 0u);
+  EXPECT_GT(mmu_.stats().flushes.load(), flushes) << "the cached D bits must go";
+  const uint64_t v = mmu_.lookup(5);
+  EXPECT_TRUE(is_writable(v)) << "no write-protection fault";
+  EXPECT_EQ(v & kDirty, 0u);
+  // The processor sets D and logs the page (Bochs 2.7 with the low bits set).
+  MmuTestAccess::leaf(mmu_, 5)->fetch_or(kDirty);
+  const uint64_t entries[] = {(5 << 12) | 0xfff, uint64_t{1} << 40 /* no slot: ignored */};
+  mmu_.log_pml(entries, 2);
+  EXPECT_EQ(mmu_.stats().pml_entries.load(), 2u);
+  EXPECT_EQ(harvest(0, 16)[0], uint64_t{1} << 5);
+  EXPECT_EQ(mmu_.lookup(5) & kDirty, 0u) << "the harvest clears D again";
+  EXPECT_TRUE(writable(5));
+  EXPECT_EQ(harvest(0, 16)[0], 0u);
+  // A page faulted in by a read is writable with D clear; by a write, dirty
+  // and reported without a log entry.
+  ASSERT_EQ(mmu_.set_memory_region(1, 4 * k2M, 64, 4 * k2M, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu_.handle_ept_violation(4 * k2M + 1, false), Fault::kFixed);
+  EXPECT_TRUE(writable(4 * k2M + 1));
+  EXPECT_EQ(mmu_.lookup(4 * k2M + 1) & kDirty, 0u);
+  EXPECT_EQ(mmu_.handle_ept_violation(4 * k2M + 2, true), Fault::kFixed);
+  EXPECT_NE(mmu_.lookup(4 * k2M + 2) & kDirty, 0u);
+  EXPECT_EQ(harvest(1, 1)[0], uint64_t{1} << 2);
+}
+
 TEST_F(MmuTest, SplitFallsBackWhenTheNonBlockingAllocationFails) {
   Make();
   // More huge pages than the MMU's page cache holds, so kNoWait is tried.

@@ -202,14 +202,44 @@ struct DirtyLogParams {
   bool eager;
   bool manual;
   const char* name;
+  bool pml = false;
 };
 
 class DirtyLogStress : public ::testing::TestWithParam<DirtyLogParams> {};
 
+// A TLB entry: none, writable, or writable with D cached (PML: no D update).
+enum : char { kTlbNone = 0, kTlbWritable = 1, kTlbDirty = 2 };
+
 struct Vcpu {
   std::mutex tlb_lock;  // held for one "instruction": walk, TLB fill and store
   std::vector<char> tlb_w;
+  std::vector<uint64_t> pml;  // the page-modification log, drained at "exits"
 };
+
+}  // namespace
+
+struct MmuTestAccess {
+  // What the processor does for a write through a translation whose cached D
+  // is clear: set D on the SPTE in memory with a locked RMW, and append the
+  // page to the page-modification log if D was clear. False if the SPTE is
+  // no longer writable: the walk faults instead.
+  static bool set_dirty(Mmu& m, uint64_t gfn, std::vector<uint64_t>* pml) {
+    EpochReadGuard g(*m.epoch_);
+    int level;
+    uint64_t v;
+    Spte* s = m.walk_lockless(gfn, &level, &v);
+    while (ept::is_present(v) && ept::is_writable(v)) {
+      if (v & ept::kDirty) return true;
+      if (s->compare_exchange_weak(v, v | ept::kDirty)) {
+        pml->push_back((gfn << 12) | 0xfff);  // with Bochs 2.7's low bits, which must not matter
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+namespace {
 
 TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   const DirtyLogParams prm = GetParam();
@@ -224,6 +254,7 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   MmuSwitches sw;
   sw.rmap_lockless = prm.lockless;
   sw.eager_split = prm.eager;
+  sw.pml = prm.pml;
   Mmu::Config cfg;
   cfg.manual_protect = prm.manual;
   Mmu mmu;
@@ -271,7 +302,14 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
         bool done = false;
         {
           std::lock_guard<std::mutex> g(me.tlb_lock);
-          if (!me.tlb_w[p] && ept::is_writable(mmu.lookup(kBase + p))) me.tlb_w[p] = 1;
+          if (!me.tlb_w[p] && ept::is_writable(mmu.lookup(kBase + p))) me.tlb_w[p] = kTlbWritable;
+          if (prm.pml && me.tlb_w[p] == kTlbWritable) {
+            me.tlb_w[p] = MmuTestAccess::set_dirty(mmu, kBase + p, &me.pml) ? kTlbDirty : kTlbNone;
+            if (me.pml.size() == 512) {  // PML-full exit
+              mmu.log_pml(me.pml.data(), me.pml.size());
+              me.pml.clear();
+            }
+          }
           if (me.tlb_w[p]) {
             const uint64_t round = harvests_started.load(std::memory_order_acquire);
             mem[p].store((round << 40) | (uint64_t{id + 1} << 32) | (seq & 0xffffffffu),
@@ -297,6 +335,11 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   std::vector<uint64_t> log(kPages / 64);
   auto harvest = [&]() -> uint64_t {
     const uint64_t h = harvests_started.fetch_add(1, std::memory_order_acq_rel);
+    for (auto& v : vcpus) {  // PML: kick every vCPU out; each drains its log at the exit
+      std::lock_guard<std::mutex> g(v.tlb_lock);
+      mmu.log_pml(v.pml.data(), v.pml.size());
+      v.pml.clear();
+    }
     EXPECT_EQ(mmu.get_dirty_log(0, log.data(), log.size()), 0);
     if (prm.manual) {
       EXPECT_EQ(mmu.clear_dirty_log(0, 0, kPages, log.data()), 0);
@@ -380,7 +423,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(DirtyLogParams{true, true, false, "lockless_eager"},
                       DirtyLogParams{false, true, false, "locked_eager"},
                       DirtyLogParams{true, false, false, "lockless_lazy"},
-                      DirtyLogParams{true, true, true, "lockless_manual"}),
+                      DirtyLogParams{true, true, true, "lockless_manual"},
+                      DirtyLogParams{true, true, false, "lockless_pml", true},
+                      DirtyLogParams{false, false, true, "locked_lazy_manual_pml", true}),
     [](const ::testing::TestParamInfo<DirtyLogParams>& i) { return std::string(i.param.name); });
 
 }  // namespace
