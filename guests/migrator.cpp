@@ -127,9 +127,9 @@ struct Row {
         hv_guest_stats now = stats(src);
         uint64_t fast = now.faults_fast - before.faults_fast, slow = now.faults_slow - before.faults_slow;
         uint64_t faults = now.ept_exits - before.ept_exits, cycles = now.ept_fault_cycles - before.ept_fault_cycles;
-        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu %10lu\n", what, dirtied, harvest, copy,
+        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu %10lu %11lu\n", what, dirtied, harvest, copy,
               now.splits + now.lazy_splits - before.splits - before.lazy_splits, fast + slow, fast,
-              faults ? cycles / faults : 0);
+              faults ? cycles / faults : 0, now.pml_entries - before.pml_entries);
         before = now;
     }
 };
@@ -148,8 +148,8 @@ int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint
         return 3;
     }
     uint64_t t1 = rdtsc();
-    print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
-          "splits", "wp_faults", "fast_fixes", "cyc/fault");
+    print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s %11s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
+          "splits", "wp_faults", "fast_fixes", "cyc/fault", "pml_entries");
     row.print_row("log-on", 0, t1 - t0, 0);
     hv_guest_stats s = stats(src);
     print("migrator: source mapped by %lu 4K, %lu 2M, %lu 1G leaves after logging started\n", s.leaves_4k,

@@ -74,6 +74,7 @@ public:
             return choice(value, "rmap_walk must be lockless or locked", "lockless", "locked",
                           out_->mmu_switches.rmap_lockless);
         if (key.is("mmio_zap")) return choice(value, "mmio_zap must be gen or walk", "gen", "walk", out_->mmu_switches.mmio_gen);
+        if (key.is("dirty_log")) return choice(value, "dirty_log must be wp or pml", "pml", "wp", out_->mmu_switches.pml);
         if (key.is("test_dirty_before_spte"))
             return choice(value, "test_dirty_before_spte must be 1 or 0", "1", "0",
                           out_->mmu_switches.test_dirty_before_spte);

@@ -9,6 +9,8 @@
 //   eager_split=1|0       split huge mappings when logging starts (0: a write fault drops one)
 //   rmap_walk=lockless|locked   write-protection walks the rmap without or under the MMU lock
 //   mmio_zap=gen|walk     invalidate MMIO SPTEs by generation or by walking every table
+//   dirty_log=wp|pml      log dirty pages by write-protection faults or by EPT D bits and
+//                         the processor's page-modification log (PML)
 //   test_dirty_before_spte=1  TEST ONLY, deliberately broken: the dirty bit is set before
 //                         the SPTE is writable and in the rmap (a migration must catch it)
 //   guest=NAME[:KEY=VALUE[,KEY=VALUE...]]     (repeatable; run in this order)

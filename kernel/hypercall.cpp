@@ -178,6 +178,7 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     s.mmio_emulated = t->mmio_emulated();
     s.memslot_generation = t->mmu().generation();
     s.recovered_huge = ld(m.recovered_huge);
+    s.pml_entries = ld(m.pml_entries);
     if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
     return ok(sizeof s);
 }

@@ -145,6 +145,9 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
     }
     print("hv: VMX on (VMCS revision %u, EPT caps 0x%lx)\n", controls.vmcs_revision, controls.ept_caps);
     if (!smp::check_vmx_controls(controls)) fail_boot("the CPUs disagree on their VMX capabilities");
+    if (config.mmu_switches.pml && !controls.pml)
+        fail_boot("dirty_log=pml: this CPU has no page-modification logging with EPT A/D bits "
+                  "(EPT caps 0x%lx); use dirty_log=wp", controls.ept_caps);
     tlb::init(controls);
     if (!mmu_platform::init(frames, max_phys(), why, sizeof why)) fail_boot("MMU: %s", why);
     // The default migration puts the migrator on CPU 1; on one CPU it shares

@@ -70,6 +70,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     slots_[0] = {backing_, mem_bytes_, 0};
     vmcs_ = mmu_platform::alloc_frames(1, 1);
     if (!vmcs_) return fail(why, n, "no frame for its VMCS");
+    if (switches_.pml && !(pml_ = mmu_platform::alloc_frames(1, 1))) return fail(why, n, "no frame for its PML");
     *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
     regs_.rbx = HV_GUEST_BOOT_GPA;
     if (spec_.start_paused) pause_requested_ = true;
@@ -86,6 +87,11 @@ void Vm::prepare() {
     vmx::write_controls(controls_, mmu_.eptp());
     vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
     vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
+    if (pml_) {
+        vmx::vmwrite(vmx::VmcsField::SECONDARY_VM_EXEC_CONTROL, controls_.proc2 | vmx::proc2::ENABLE_PML);
+        vmx::vmwrite(vmx::VmcsField::PML_ADDRESS, pml_);
+        vmx::vmwrite(vmx::VmcsField::GUEST_PML_INDEX, kPmlEntries - 1);
+    }
     if (spec_.start_paused) {
         export_state();
         __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
@@ -103,6 +109,10 @@ void Vm::destroy() {
     if (vmcs_) {
         mmu_platform::free_frames(vmcs_, 1);
         vmcs_ = 0;
+    }
+    if (pml_) {
+        mmu_platform::free_frames(pml_, 1);
+        pml_ = 0;
     }
     if (mmu_ready_) {
         // Zaps every mapping (flushing the TLBs of the CPUs that ran it) and
@@ -160,6 +170,7 @@ bool Vm::run_slice(uint64_t slice_tsc) {
             break;
         }
         launched_ = true;
+        if (pml_) drain_pml();
         uint32_t reason = uint32_t(vmx::vmread(vmx::VmcsField::VM_EXIT_REASON));
         uint32_t basic = reason & vmx::kExitReasonBasicMask;
         ++stats_.exits[basic < vmx::kExitReasonCount ? basic : vmx::kExitReasonCount];
@@ -168,6 +179,19 @@ bool Vm::run_slice(uint64_t slice_tsc) {
         if (next == Next::Stop) break;
     }
     return true;
+}
+
+// At every VM exit, so that a CPU that has left the guest since a harvest
+// began has put its log in the dirty bitmap (get_dirty_log() makes sure of
+// that). The processor writes entry[index] then decrements the index; after
+// the 512th it is 0xffff and the next logged write exits (PML_FULL).
+void Vm::drain_pml() {
+    const uint64_t index = vmx::vmread(vmx::VmcsField::GUEST_PML_INDEX) & 0xffff;
+    const uint64_t first = index >= kPmlEntries ? 0 : index + 1;
+    if (first == kPmlEntries) return;
+    const uint64_t* log = x86::phys_to_virt<uint64_t>(pml_);
+    mmu_.log_pml(log + first, kPmlEntries - first);
+    vmx::vmwrite(vmx::VmcsField::GUEST_PML_INDEX, kPmlEntries - 1);
 }
 
 void Vm::request(bool* flag, bool value) {
@@ -276,8 +300,16 @@ int Vm::set_memory_region(const hv_memory_region& r) {
     return 0;
 }
 
+// PML: a write logged by a CPU still in the guest is in that CPU's log, not
+// yet in the bitmap. The flush is the sync: it returns once every CPU that
+// runs this guest has been kicked out and back in, draining at the exit.
+void Vm::sync_pml() {
+    if (pml_) mmu_.flush_tlb();
+}
+
 int Vm::get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words) {
     LockGuard g(slots_lock_);
+    sync_pml();
     return mmu_.get_dirty_log(slot, out, out_words);
 }
 
@@ -288,6 +320,7 @@ int Vm::set_dirty_log_mode(bool manual_protect, bool initially_set) {
 
 int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
     LockGuard g(slots_lock_);
+    sync_pml();
     return mmu_.clear_dirty_log(c.slot, c.first_page, c.num_pages, bitmap);
 }
 

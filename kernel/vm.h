@@ -151,6 +151,9 @@ private:
 
     Next on_cpuid();
     void request(bool* flag, bool value);
+    void drain_pml();
+    void sync_pml();
+    static constexpr uint64_t kPmlEntries = 512;
     Next on_io();
     Next on_msr(bool write);
     Next on_ept_fault(bool misconfig);
@@ -169,6 +172,7 @@ private:
     uint64_t backing_ = 0;   // host-physical base of the slot
     uint64_t mem_bytes_ = 0;
     uint64_t vmcs_ = 0;
+    uint64_t pml_ = 0;  // dirty_log=pml: the page-modification log (512 GPAs)
     bool launched_ = false;
     bool stopped_ = false;
     bool pause_requested_ = false, stop_requested_ = false, paused_ = false;

@@ -78,6 +78,8 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
         return Next::Yield;
     case ExitReason::VMCALL:
         return on_vmcall();
+    case ExitReason::PML_FULL:
+        return Next::Resume;  // run_slice() has drained the log; the write is retried
     case ExitReason::PREEMPTION_TIMER:
         return Next::Yield;  // its time slice is over
     case ExitReason::HLT:

@@ -17,7 +17,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = os.path.join(HERE, "harness", "run.py")
 ROW = re.compile(r"^\[migrator\] migrator: (log-on|full|round \d+|final)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+"
-                 r"(\d+)\s+(\d+)\s+(\d+)$")
+                 r"(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$")
 COST = re.compile(r"^\[migrator\] migrator: logging's cost to the source: (\d+) cycles per page of its first pass")
 
 
@@ -66,18 +66,20 @@ def main():
     runs = {}
     for name, cmdline, smp in (("eager-split", "eager_split=1", 2), ("no-eager-split", "eager_split=0", 2),
                                ("rmap-lockless", "rmap_walk=lockless", 2), ("rmap-locked", "rmap_walk=locked", 2),
+                               ("dirty-log-pml", "dirty_log=pml", 2),
                                ("rmap-lockless-1cpu", "rmap_walk=lockless", 1),
                                ("rmap-locked-1cpu", "rmap_walk=locked", 1)):
         runs[name] = run(a.build_dir, name, cmdline, a.rounds, smp)
 
     print()
-    print("%-18s %-8s %8s %12s %12s %7s %9s %10s %10s" % ("run", "round", "dirtied", "harvest_cyc", "copy_cyc",
-                                                       "splits", "wp_faults", "fast_fixes", "cyc/fault"))
+    print("%-18s %-8s %8s %12s %12s %7s %9s %10s %10s %11s" % ("run", "round", "dirtied", "harvest_cyc", "copy_cyc",
+                                                            "splits", "wp_faults", "fast_fixes", "cyc/fault",
+                                                            "pml_entries"))
     for name, rows in runs.items():
         for k, v in rows.items():
             if k == "cost":
                 continue
-            print("%-18s %-8s %8d %12d %12d %7d %9d %10d %10d" % ((name, k) + tuple(v)))
+            print("%-18s %-8s %8d %12d %12d %7d %9d %10d %10d %11d" % ((name, k) + tuple(v)))
     print()
 
     def first_interval(rows):
@@ -102,6 +104,18 @@ def main():
         print("  %s: lockless rmap walk %.0f cycles for %.0f pages (%.0f per page); locked %.0f cycles for %.0f "
               "pages (%.0f per page): locked/lockless %.2fx"
               % (where, hl, dl, hl / max(dl, 1), hk, dk, hk / max(dk, 1), hk / max(hl, 1)))
+    wp, pml = runs["rmap-lockless"], runs["dirty-log-pml"]
+    hw, dw = steady_harvest(wp)
+    hp, dp = steady_harvest(pml)
+    fw = sum(v[4] for k, v in wp.items() if k.startswith("round ")) / max(sum(k.startswith("round ") for k in wp), 1)
+    fp = sum(v[4] for k, v in pml.items() if k.startswith("round ")) / max(sum(k.startswith("round ") for k in pml), 1)
+    ep = sum(v[7] for k, v in pml.items() if k.startswith("round ")) / max(sum(k.startswith("round ") for k in pml), 1)
+    print("Dirty logging by PML vs write-protection (dirty_log=pml|wp), 2 CPUs:")
+    print("  logging's cost to the source's first pass: wp %d cycles per page, pml %d (wp/pml %.1fx)"
+          % (wp.get("cost", 0), pml.get("cost", 0), wp.get("cost", 0) / max(pml.get("cost", 1), 1)))
+    print("  per round: wp %.0f write-protection faults, pml %.0f faults and %.0f log entries; harvest wp %.0f cycles "
+          "for %.0f pages, pml %.0f cycles for %.0f pages (the pml harvest first kicks the source to drain its log)"
+          % (fw, fp, ep, hw, dw, hp, dp))
     print("MMIO invalidation by generation vs walk: not measured here (no guest of this run has MMIO SPTEs); "
           "see tools/hv bench (mmio_gen vs walk at 10^3..10^6 SPTEs).")
 

@@ -120,6 +120,7 @@ struct hv_guest_stats {
     uint64_t mmio_walk_zaps, mmio_wrap_zaps, mmio_emulated;
     uint64_t memslot_generation;
     uint64_t recovered_huge; /* 2M ranges zapped back to huge when logging stopped */
+    uint64_t pml_entries;    /* page-modification log entries taken (dirty_log=pml) */
 };
 
 /* HV_HC_MAP_GUEST flags. */

@@ -67,7 +67,8 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::ACTIVATE_SECONDARY_CONTROLS,
                     rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS), missing);
     if (missing) return fail(why, n, "VMX unusable: processor-based controls 0x%lx not supported", missing);
-    c.proc2 = adjust(proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST, rdmsr(Msr::IA32_VMX_PROCBASED_CTLS2), missing);
+    uint64_t proc2_cap = rdmsr(Msr::IA32_VMX_PROCBASED_CTLS2);
+    c.proc2 = adjust(proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST, proc2_cap, missing);
     if (missing & proc2::ENABLE_EPT) return fail(why, n, "VMX unusable: no EPT (secondary controls 0x%lx)", missing);
     if (missing) return fail(why, n, "VMX unusable: no unrestricted guest (secondary controls 0x%lx)", missing);
     c.exit = adjust(exit_ctl::HOST_ADDRESS_SPACE_SIZE | exit_ctl::SAVE_IA32_EFER | exit_ctl::LOAD_IA32_EFER |
@@ -90,6 +91,8 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     // which do not name an EPTP; every EPT-capable Intel CPU has it.
     if (!(c.ept_caps & ept_cap::INVEPT_ALL_CONTEXT))
         return fail(why, n, "VMX unusable: INVEPT lacks the all-context type (caps 0x%lx)", c.ept_caps);
+    // PML logs what sets an EPT D bit: it needs the A/D bits too (SDM 29.3.6).
+    c.pml = (proc2_cap >> 32 & proc2::ENABLE_PML) && (c.ept_caps & ept_cap::ACCESSED_DIRTY);
 
     c.cr0_fixed0 = rdmsr(Msr::IA32_VMX_CR0_FIXED0);
     c.cr0_fixed1 = rdmsr(Msr::IA32_VMX_CR0_FIXED1);

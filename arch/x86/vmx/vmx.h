@@ -25,6 +25,9 @@ struct Controls {
     // then guests on one CPU run one after the other instead of time-sliced.
     bool preemption_timer;
     unsigned preemption_timer_shift;
+    // Page-modification logging with EPT A/D bits can be turned on (per VM,
+    // dirty_log=pml); not set in proc2 here.
+    bool pml;
 };
 
 // Checks that this CPU can run our guests (VMX, EPT with 4-level walks and
