@@ -358,8 +358,10 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   for (unsigned i = 0; i < kVcpus; ++i) ts.emplace_back(vcpu, i);
   const auto end = Clock::now() + std::chrono::duration<double>(seconds());
   uint64_t rounds = 0, reported = 0, cancels = 0;
-  while (Clock::now() < end || rounds < 20) {
-    if (rounds == 8 || rounds == 16) {
+  while (Clock::now() < end || rounds < 20 || cancels < 2) {
+    // After 8 rounds, once the vCPUs have run on every 2M range (eagerly
+    // split, or dropped on their writes with eager_split=0).
+    if (cancels < 2 && rounds >= 8 * (cancels + 1) && mmu.count_leaves(2) == 0) {
       // A cancelled migration: logging off (huge pages come back on the
       // vCPUs' next faults, recovered while they fault), the guest runs on,
       // then a new attempt that starts with a full copy again.
