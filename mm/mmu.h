@@ -201,6 +201,8 @@ class Mmu {
   // could not be allocated or is absent and !create.
   Spte* entry_locked(uint64_t gfn, int* level, bool create);
   bool wp_mask_walk(const Memslot& s, uint64_t gfn_base, uint64_t mask, bool lockless);
+  template <uint64_t bit4k>
+  bool wp_mask_walk(const Memslot& s, uint64_t gfn_base, uint64_t mask, bool lockless);
   bool wp_slot_walk(const Memslot& s, bool lockless);
   Fault install_mmio_locked(uint64_t gfn, uint64_t gen);
   bool need_barrier_ = false;
@@ -208,6 +210,8 @@ class Mmu {
   void zap_table_locked(uint64_t table_pa, int level, uint64_t gfn_base, uint64_t lo, uint64_t hi,
                         const MemslotArray* a, bool* flush);
   void zap_leaf_locked(Spte* s, uint64_t v, int level, uint64_t gfn, const MemslotArray* a);
+  bool wp_head(const RmapHead* h, int level, bool lockless);
+  template <uint64_t bit>
   bool wp_head(const RmapHead* h, int level, bool lockless);
   bool fast_page_fault(uint64_t gfn, Fault* out);
   Fault slow_page_fault(uint64_t gfn, bool write);
