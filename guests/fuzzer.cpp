@@ -1,0 +1,90 @@
+// fuzzer: hostile input at random. A control guest that makes `calls`
+// hypercalls with seeded random call numbers and arguments, against a paused
+// victim: ids, GPAs, sizes and flags drawn from values at the edges (0, 1,
+// page sizes, the end of its memory, 2^39, ~0, unaligned) and structures
+// filled the same way. Every result must be 0, a size, or an errno that
+// docs/hypercalls.md lists. It never exits, resumes, stops or creates a guest,
+// writes to the console or reports a memtest through a random call, so the
+// run's verdict stays its own; at the end it stops the victim. The run's
+// audits then check what the calls may have broken: each guest's EPT against
+// its rmap, descriptors and frames.
+//   args: victim=ID (default 0), calls=N (default 3000), seed=S (default 1)
+#include "guests/runtime/guest.h"
+
+using namespace hv::guest;
+
+namespace {
+
+uint64_t state = 1;
+uint64_t next() {  // xorshift64*
+    state ^= state >> 12, state ^= state << 25, state ^= state >> 27;
+    return state * 0x2545f4914f6cdd1dull;
+}
+
+// Arguments point into this buffer (or anywhere), and it holds the
+// structures a call may read: filled with edge values before every call.
+alignas(4096) uint8_t buffer[16384];
+
+uint64_t mem_bytes, victim;
+
+uint64_t edge() {
+    static const uint64_t values[] = {0, 1, 2, 7, 8, 15, 16, 63, 64, 511, 512, 4095, 4096, 4097, 1ull << 21,
+                                      (1ull << 21) - 1, 1ull << 30, 3ull << 30, 1ull << 32, (1ull << 39) - 4096,
+                                      1ull << 39, 1ull << 63, ~0ull, ~0ull - 4095};
+    switch (next() % 8) {
+    case 0: return victim;
+    case 1: return next();
+    case 2: return reinterpret_cast<uint64_t>(buffer) + next() % sizeof buffer;  // often unaligned
+    case 3: return mem_bytes - next() % 8192;                                     // at the end of its memory
+    case 4: return next() % 64;
+    default: return values[next() % (sizeof values / sizeof values[0])];
+    }
+}
+
+// Calls that would change the run's verdict or the victim's fate.
+bool excluded(uint64_t nr) {
+    return nr == HV_HC_EXIT || nr == HV_HC_MEMTEST_REPORT || nr == HV_HC_CONSOLE_WRITE || nr == HV_HC_RESUME ||
+           nr == HV_HC_STOP_GUEST || nr == HV_HC_CREATE_GUEST;
+}
+
+bool documented_errno(int64_t r) {
+    return r == -HV_EPERM || r == -HV_ENOENT || r == -HV_EAGAIN || r == -HV_EFAULT || r == -HV_EBUSY ||
+           r == -HV_EEXIST || r == -HV_EINVAL || r == -HV_ENOSPC || r == -HV_ENOSYS;
+}
+
+}  // namespace
+
+int guest_main(const Args& args) {
+    victim = args.u64("victim", 0);
+    state = args.u64("seed", 1) | 1;
+    mem_bytes = args.boot->mem_bytes;
+    const uint64_t calls = args.u64("calls", 3000);
+    uint64_t ok = 0, refused = 0, unexpected = 0, by_errno[64] = {};
+    for (uint64_t i = 0; i < calls; ++i) {
+        uint64_t nr = next() % 4 ? next() % (HV_HC_ENABLE_CAP + 1) : edge();
+        if (excluded(nr)) continue;
+        for (size_t k = 0; k < sizeof buffer / 4; k += 8) {
+            uint64_t v = edge();
+            for (unsigned b = 0; b < 8; ++b) buffer[k + b] = uint8_t(v >> (8 * b));
+        }
+        uint64_t a0 = next() % 2 ? victim : edge(), a1 = edge(), a2 = edge(), a3 = edge();
+        int64_t r = hypercall(nr, a0, a1, a2, a3);
+        if (r >= 0) {
+            ++ok;
+        } else if (documented_errno(r)) {
+            ++refused, ++by_errno[-r];
+        } else {
+            ++unexpected;
+            print("fuzzer: call %lu (%lu, 0x%lx, 0x%lx, 0x%lx, 0x%lx) -> %ld: not a documented errno\n", i, nr, a0,
+                  a1, a2, a3, r);
+        }
+    }
+    print("fuzzer: %lu calls made, %lu succeeded, %lu refused (EPERM %lu, ENOENT %lu, EFAULT %lu, EINVAL %lu, "
+          "EEXIST %lu, ENOSPC %lu, EBUSY %lu, ENOSYS %lu), %lu unexpected results\n",
+          ok + refused + unexpected, ok, refused, by_errno[HV_EPERM], by_errno[HV_ENOENT], by_errno[HV_EFAULT],
+          by_errno[HV_EINVAL], by_errno[HV_EEXIST], by_errno[HV_ENOSPC], by_errno[HV_EBUSY], by_errno[HV_ENOSYS],
+          unexpected);
+    int64_t s = hypercall(HV_HC_STOP_GUEST, victim);
+    if (s) print("fuzzer: stopping the victim -> %ld\n", s);
+    return unexpected || s ? 1 : 0;
+}
