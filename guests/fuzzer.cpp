@@ -8,7 +8,9 @@
 // run's verdict stays its own; at the end it stops the victim. The run's
 // audits then check what the calls may have broken: each guest's EPT against
 // its rmap, descriptors and frames.
-//   args: victim=ID (default 0), calls=N (default 3000), seed=S (default 1)
+//   args: victim=ID (default 0), calls=N (default 3000), seed=S (default 1),
+//         spare=ID (a guest it must leave alone, so that the run can show the
+//         others go on: never the id of a call; default none)
 #include "guests/runtime/guest.h"
 
 using namespace hv::guest;
@@ -22,8 +24,11 @@ uint64_t next() {  // xorshift64*
 }
 
 // Arguments point into this buffer (or anywhere), and it holds the
-// structures a call may read: filled with edge values before every call.
-alignas(4096) uint8_t buffer[16384];
+// structures a call may read: its first 4 KiB are filled with edge values
+// before every call. 64 KiB: a dirty log of the largest slot (32 KiB) fits
+// behind any of those first 4 KiB.
+alignas(4096) uint8_t buffer[65536];
+constexpr size_t kFilled = 4096;
 
 uint64_t mem_bytes, victim;
 
@@ -34,7 +39,7 @@ uint64_t edge() {
     switch (next() % 8) {
     case 0: return victim;
     case 1: return next();
-    case 2: return reinterpret_cast<uint64_t>(buffer) + next() % sizeof buffer;  // often unaligned
+    case 2: return reinterpret_cast<uint64_t>(buffer) + next() % kFilled;  // often unaligned
     case 3: return mem_bytes - next() % 8192;                                     // at the end of its memory
     case 4: return next() % 64;
     default: return values[next() % (sizeof values / sizeof values[0])];
@@ -47,6 +52,19 @@ bool excluded(uint64_t nr) {
            nr == HV_HC_STOP_GUEST || nr == HV_HC_CREATE_GUEST;
 }
 
+// Where the hypervisor writes for call nr: the argument holding the output's
+// GPA, or null. A hypervisor that writes where it is told is right, so the
+// fuzzer keeps such writes off its own code, stack and page tables.
+uint64_t* output_arg(uint64_t nr, uint64_t* a) {
+    switch (nr) {
+    case HV_HC_STATS: return &a[0];
+    case HV_HC_GET_VCPU_STATE:
+    case HV_HC_GUEST_STATS: return &a[1];
+    case HV_HC_GET_DIRTY_LOG: return &a[2];
+    default: return nullptr;
+    }
+}
+
 bool documented_errno(int64_t r) {
     return r == -HV_EPERM || r == -HV_ENOENT || r == -HV_EAGAIN || r == -HV_EFAULT || r == -HV_EBUSY ||
            r == -HV_EEXIST || r == -HV_EINVAL || r == -HV_ENOSPC || r == -HV_ENOSYS;
@@ -56,27 +74,31 @@ bool documented_errno(int64_t r) {
 
 int guest_main(const Args& args) {
     victim = args.u64("victim", 0);
-    state = args.u64("seed", 1) | 1;
+    state = (args.u64("seed", 1) + 1) * 0x9e3779b97f4a7c15ull;
     mem_bytes = args.boot->mem_bytes;
-    const uint64_t calls = args.u64("calls", 3000);
+    const uint64_t calls = args.u64("calls", 3000), spare = args.u64("spare", ~0ull);
     uint64_t ok = 0, refused = 0, unexpected = 0, by_errno[64] = {};
     for (uint64_t i = 0; i < calls; ++i) {
         uint64_t nr = next() % 4 ? next() % (HV_HC_ENABLE_CAP + 1) : edge();
         if (excluded(nr)) continue;
-        for (size_t k = 0; k < sizeof buffer / 4; k += 8) {
+        for (size_t k = 0; k < kFilled; k += 8) {
             uint64_t v = edge();
             for (unsigned b = 0; b < 8; ++b) buffer[k + b] = uint8_t(v >> (8 * b));
         }
-        uint64_t a0 = next() % 2 ? victim : edge(), a1 = edge(), a2 = edge(), a3 = edge();
-        int64_t r = hypercall(nr, a0, a1, a2, a3);
+        uint64_t a[4] = {next() % 2 ? victim : edge(), edge(), edge(), edge()};
+        if (a[0] == spare) a[0] = victim;
+        const uint64_t base = reinterpret_cast<uint64_t>(buffer);
+        if (uint64_t* out = output_arg(nr, a); out && *out < mem_bytes && (*out < base || *out >= base + kFilled))
+            *out = base + *out % kFilled;
+        int64_t r = hypercall(nr, a[0], a[1], a[2], a[3]);
         if (r >= 0) {
             ++ok;
         } else if (documented_errno(r)) {
             ++refused, ++by_errno[-r];
         } else {
             ++unexpected;
-            print("fuzzer: call %lu (%lu, 0x%lx, 0x%lx, 0x%lx, 0x%lx) -> %ld: not a documented errno\n", i, nr, a0,
-                  a1, a2, a3, r);
+            print("fuzzer: call %lu (%lu, 0x%lx, 0x%lx, 0x%lx, 0x%lx) -> %ld: not a documented errno\n", i, nr, a[0],
+                  a[1], a[2], a[3], r);
         }
     }
     print("fuzzer: %lu calls made, %lu succeeded, %lu refused (EPERM %lu, ENOENT %lu, EFAULT %lu, EINVAL %lu, "
