@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <ostream>
 #include <random>
 #include <thread>
 #include <vector>
@@ -204,6 +205,10 @@ struct DirtyLogParams {
   const char* name;
   bool pml = false;
 };
+
+// Printed by name: CTest's test names carry GetParam()'s printout, which would
+// otherwise be the struct's bytes (a pointer among them, different per build).
+void PrintTo(const DirtyLogParams& p, std::ostream* os) { *os << p.name; }
 
 class DirtyLogStress : public ::testing::TestWithParam<DirtyLogParams> {};
 
