@@ -363,7 +363,8 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   for (unsigned i = 0; i < kVcpus; ++i) ts.emplace_back(vcpu, i);
   const auto end = Clock::now() + std::chrono::duration<double>(seconds());
   uint64_t rounds = 0, reported = 0, cancels = 0;
-  while (Clock::now() < end || rounds < 20 || cancels < 2) {
+  const auto give_up = end + std::chrono::seconds(30);  // a dead vCPU thread: fail, not hang
+  while (Clock::now() < end || rounds < 20 || (cancels < 2 && Clock::now() < give_up)) {
     // After 8 rounds, once the vCPUs have run on every 2M range (eagerly
     // split, or dropped on their writes with eager_split=0).
     if (cancels < 2 && rounds >= 8 * (cancels + 1) && mmu.count_leaves(2) == 0) {
@@ -406,6 +407,7 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   char why[160] = "";
   EXPECT_TRUE(mmu.audit(why, sizeof why)) << why;
   EXPECT_EQ(mmu.count_leaves(2), 0u) << "every huge page split (eagerly or on a fault)";
+  EXPECT_EQ(cancels, 2u);
   EXPECT_GT(mmu.stats().recovered_huge.load(), 0u) << "huge pages recovered at each cancel";
   std::printf("dirty-log stress [%s]: %llu writes, %llu faults (%llu fast), %llu rounds, %llu pages reported, %llu splits (%llu lazy), %llu flushes, %llu cancels (%llu 2M ranges recovered), %llu pages last stored with an older round, lost %llu\n",
               prm.name, static_cast<unsigned long long>(writes.load()),
