@@ -9,8 +9,9 @@
 //      compare all memory word for word, resume the destination
 //   5. watch the destination's progress block move on two passes, stop both
 // One row per round: pages dirtied, harvest and copy cycles, splits,
-// write-protection faults, how many of them the fast path fixed, and the
-// source's average cycles per fault (what dirtying memory costs it).
+// write-protection faults, how many of them the fast path fixed, the
+// source's average cycles per fault (what dirtying memory costs it), and the
+// page-modification log entries taken (dirty_log=pml).
 //   args: src=ID, dst=ID (command-line positions; dst=create: create it
 //         with HV_HC_CREATE_GUEST, on CPU dst_cpu, default 0), after=N passes before
 //         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
