@@ -139,10 +139,6 @@ class Rmap {
   // number of restarts.
   template <typename Fn>
   unsigned walk_lockless(const RmapHead* h, Fn&& fn) const {
-    // The test switches in locals: fn stores to memory, so members would be
-    // reloaded for every entry.
-    const bool check_gen = !opt_.bug_no_desc_gen, backward = opt_.bug_backward_move;
-    const WalkHook hook = hook_;
     unsigned restarts = 0;
   restart:
     const uintptr_t v = h->v.load(std::memory_order_acquire);
@@ -150,27 +146,27 @@ class Rmap {
     if (!(v & 1)) {
       Spte* s = reinterpret_cast<Spte*>(v);
       fn(s);
-      if (hook) hook(hook_ctx_, nullptr, 0, s);
+      if (hook_) hook_(hook_ctx_, nullptr, 0, s);
       return restarts;
     }
     for (const PteListDesc* d = desc_of(v);;) {
       const uint64_t gen = d->gen.load(std::memory_order_acquire);
-      if (check_gen && (gen & 1)) {  // being rewritten for a reuse
+      if (!opt_.bug_no_desc_gen && (gen & 1)) {  // being rewritten for a reuse
         ++restarts;
         stats_.restarts.fetch_add(1, std::memory_order_relaxed);
         stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
         goto restart;
       }
       for (int k = 0; k < PteListDesc::kExt; ++k) {
-        const int j = backward ? k : PteListDesc::kExt - 1 - k;
+        const int j = opt_.bug_backward_move ? k : PteListDesc::kExt - 1 - k;
         Spte* s = d->sptes[j].load(std::memory_order_acquire);
         if (s) fn(s);
-        if (hook) hook(hook_ctx_, d, j, s);
+        if (hook_) hook_(hook_ctx_, d, j, s);
       }
       const uintptr_t m = d->more.load(std::memory_order_acquire);
       // If `more` (or an entry) was written by a reuse, the acquire above
       // makes the free's increment visible here.
-      if (check_gen && d->gen.load(std::memory_order_acquire) != gen) {
+      if (!opt_.bug_no_desc_gen && d->gen.load(std::memory_order_acquire) != gen) {
         ++restarts;
         stats_.restarts.fetch_add(1, std::memory_order_relaxed);
         stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
