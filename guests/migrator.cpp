@@ -43,6 +43,16 @@ volatile hv_dirtier_progress* progress_at(uint64_t window) {
 
 uint64_t passes_at(uint64_t window) { return progress_at(window)->passes; }
 
+// Waits until the dirtier behind `window` has completed `pass` passes; false
+// after kProgressTimeout TSC cycles without.
+bool wait_for_pass(uint64_t window, uint64_t pass) {
+    for (uint64_t t0 = rdtsc(); passes_at(window) < pass;) {
+        if (rdtsc() - t0 > kProgressTimeout) return false;
+        asm volatile("pause");
+    }
+    return true;
+}
+
 // What dirty logging costs the source's vCPU (dirty_log_perf_test's "dirty
 // memory time"): the cycles its passes took from just before logging was
 // turned on until two passes after it was on (all write-protection faults of
@@ -65,13 +75,10 @@ struct LoggingCost {
     }
     void report() {  // once logging is on
         volatile hv_dirtier_progress* p = progress_at(kSrcWindow);
-        const uint64_t until = p->passes + 2, pages = p->pages;
-        for (uint64_t t0 = rdtsc(); p->passes < until;) {
-            if (rdtsc() - t0 > kProgressTimeout) {
-                print("migrator: logging's cost to the source: not measured (stuck at pass %lu)\n", p->passes);
-                return;
-            }
-            asm volatile("pause");
+        const uint64_t pages = p->pages;
+        if (!wait_for_pass(kSrcWindow, p->passes + 2)) {
+            print("migrator: logging's cost to the source: not measured (stuck at pass %lu)\n", p->passes);
+            return;
         }
         uint64_t n, c;
         sample(&n, &c);
@@ -191,12 +198,9 @@ int cancel(uint64_t src, uint64_t bytes, Row& row) {
     }
     uint64_t t1 = rdtsc();
     row.print_row("log-off", 0, t1 - t0, 0);
-    for (uint64_t at = passes_at(kSrcWindow); passes_at(kSrcWindow) < at + 2;) {
-        if (rdtsc() - t1 > kProgressTimeout) {
-            print("migrator: source stuck at pass %lu after logging stopped\n", passes_at(kSrcWindow));
-            return 5;
-        }
-        asm volatile("pause");
+    if (!wait_for_pass(kSrcWindow, passes_at(kSrcWindow) + 2)) {
+        print("migrator: source stuck at pass %lu after logging stopped\n", passes_at(kSrcWindow));
+        return 5;
     }
     hv_guest_stats s = stats(src);
     print("migrator: cancelled: %lu 2M ranges recovered; two passes later the source is mapped by %lu 4K, %lu 2M, "
@@ -292,12 +296,9 @@ int guest_main(const Args& args) {
 
     // The workload goes on in the destination, from where the source stopped:
     // two more passes, then the destination is stopped too and the run ends.
-    for (uint64_t start = rdtsc(); passes_at(kDstWindow) < paused_at + 2;) {
-        if (rdtsc() - start > kProgressTimeout) {
-            print("migrator: destination stuck at pass %lu\n", passes_at(kDstWindow));
-            return 5;
-        }
-        asm volatile("pause");
+    if (!wait_for_pass(kDstWindow, paused_at + 2)) {
+        print("migrator: destination stuck at pass %lu\n", passes_at(kDstWindow));
+        return 5;
     }
     print("migrator: destination at pass %lu and going on\n", passes_at(kDstWindow));
     hypercall(HV_HC_STOP_GUEST, dst);
