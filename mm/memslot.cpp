@@ -188,6 +188,19 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
     recover_huge_pages(*slots()->by_id(id));
   }
 
+  if (log_on) {
+    // A fast page fault that looked the slot up in the old array (no bitmap)
+    // may still be about to set W on an SPTE that logging-off left W-clear
+    // and MMU-writable; write-protecting now would find W clear and miss it,
+    // and its dirty bit would go to the old slot: the page writable and
+    // unlogged for good. The fast fault is one read section from its lookup
+    // to its dirty bit, so after a grace period every fault that saw the old
+    // array has made its SPTE change visible to the walks below (and to the
+    // clears of initially-set), and every later one sees the bitmap. KVM
+    // waits for SRCU between installing the memslots and write-protecting
+    // for the same reason. (MmuTest.EnablingLoggingDuringAFastFaultLosesNoWrite)
+    epoch_->synchronize();
+  }
   if (log_on && !(cfg_.manual_protect && cfg_.initially_set)) {
     // Logging starts: split huge pages (seed 002) and write-protect the slot.
     const Memslot* now = slots()->by_id(id);

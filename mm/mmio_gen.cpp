@@ -37,12 +37,21 @@ Fault Mmu::install_mmio_locked(uint64_t gfn, uint64_t gen) {
 Fault Mmu::handle_ept_misconfig(uint64_t gfn) {
   {
     EpochReadGuard g(*epoch_);
+    // The generation first (acquire), then the SPTE. publish() zaps every
+    // MMIO SPTE before it stores a generation whose low bits wrap to 0, so an
+    // SPTE read after a generation can only be that old or older: a stale
+    // SPTE tagged with equal low bits 2^19 changes ago is gone by then. Read
+    // the other way round, the wrapping publish could land between the two
+    // reads and make such an SPTE match again (MmuTest.MisconfigReadsThe-
+    // GenerationBeforeTheSpte).
+    const uint64_t gen = generation();
+    test_point(TestPoint::kMisconfigBetweenReads);
     int level;
     uint64_t v;
     walk_lockless(gfn, &level, &v);
     if (is_mmio(v) && mmio_gfn(v) == (gfn & kMmioGfnMask)) {
       // One comparison instead of a walk: the common, lockless case.
-      if (!sw_.mmio_gen || mmio_gen(v) == (generation() & kMmioGenMask)) return Fault::kMmio;
+      if (!sw_.mmio_gen || mmio_gen(v) == (gen & kMmioGenMask)) return Fault::kMmio;
       stats_.mmio_stale.fetch_add(1, std::memory_order_relaxed);
     }
   }

@@ -56,6 +56,14 @@ struct MmuSwitches {
 // SPTE (relax() calls), so that a live migration in the emulator catches it.
 inline constexpr int kTestBrokenOrderSpins = 4096;
 
+// Points in the MMU's lockless paths where a test may run code of its own
+// (Mmu::set_test_hook), to force an interleaving deterministically.
+enum class TestPoint : uint8_t {
+  kFastFaultBeforeCmpxchg,  // slot looked up and SPTE read, W not yet set
+  kFastFaultAfterCmpxchg,   // between making the SPTE writable and its dirty bit
+  kMisconfigBetweenReads,   // EPT misconfiguration: between the generation and the SPTE reads
+};
+
 enum class Fault : uint8_t {
   kFixed,          // slow path (MMU lock) installed or fixed the mapping
   kFixedFast,      // fast path: one cmpxchg restored W
@@ -182,10 +190,11 @@ class Mmu {
 
   SpinLock& mmu_lock() { return mmu_lock_; }
 
-  // Test hook: called in the fast page fault between its two halves (making
-  // the SPTE writable and setting the dirty bit, in whichever order the
-  // switches select), so a test can run a harvest exactly there.
-  void set_fast_fault_hook(void (*h)(void*), void* ctx) { fast_hook_ = h; fast_hook_ctx_ = ctx; }
+  // Test hook: called at each TestPoint (with test_dirty_before_spte,
+  // kFastFaultAfterCmpxchg comes between the dirty bit and the cmpxchg), so
+  // that a test can run a harvest or a memslot change exactly there.
+  using TestHook = void (*)(void* ctx, TestPoint where);
+  void set_test_hook(TestHook h, void* ctx) { hook_ = h; hook_ctx_ = ctx; }
 
  private:
   friend struct MmuTestAccess;
@@ -248,8 +257,11 @@ class Mmu {
   uint64_t page_cache_[kPageCache] = {};
   size_t page_cache_n_ = 0;
   MmuStats stats_;
-  void (*fast_hook_)(void*) = nullptr;
-  void* fast_hook_ctx_ = nullptr;
+  void test_point(TestPoint where) {
+    if (hook_) hook_(hook_ctx_, where);
+  }
+  TestHook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
 };
 
 }  // namespace hv::mm

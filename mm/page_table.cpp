@@ -343,14 +343,15 @@ bool Mmu::fast_page_fault(uint64_t gfn, Fault* out) {
     // a short test run: it clears the bit and finds the SPTE read-only (no
     // flush owed), then the cmpxchg below makes it writable for good.
     for (int i = 0; i < kTestBrokenOrderSpins; ++i) p_->pause();
-    if (fast_hook_) fast_hook_(fast_hook_ctx_);
+    test_point(TestPoint::kFastFaultAfterCmpxchg);
   }
+  test_point(TestPoint::kFastFaultBeforeCmpxchg);
   if (!e->compare_exchange_strong(v, fast_fix_writable(v), std::memory_order_acq_rel,
                                   std::memory_order_relaxed)) {
     stats_.fast_retries.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  if (fast_hook_ && !sw_.test_dirty_before_spte) fast_hook_(fast_hook_ctx_);
+  if (!sw_.test_dirty_before_spte) test_point(TestPoint::kFastFaultAfterCmpxchg);
   // The SPTE is writable and (since it was mapped) in the rmap: only now
   // may the dirty bit become visible.
   if (!sw_.test_dirty_before_spte) mark_dirty(*s, gfn);

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "hosttests/mmu/host_platform.h"
@@ -19,6 +22,8 @@ struct MmuTestAccess {
     EpochReadGuard g(*m.epoch_);
     return m.walk_lockless(gfn, &l, &v);
   }
+  // Stands in for many memslot changes (MMIO wrap tests).
+  static void set_generation(Mmu& m, uint64_t g) { m.generation_.store(g); }
 };
 
 namespace {
@@ -449,14 +454,14 @@ bool write_after_racing_harvest_is_reported(MmuTest* t, Mmu& mmu) {
   std::vector<uint64_t> log(1);
   mmu.get_dirty_log(0, log.data(), 1);
   struct Ctx { Mmu* m; uint64_t log; bool fired; } ctx{&mmu, 0, false};
-  mmu.set_fast_fault_hook([](void* c) {
+  mmu.set_test_hook([](void* c, TestPoint where) {
     auto* x = static_cast<Ctx*>(c);
-    if (x->fired) return;
+    if (where != TestPoint::kFastFaultAfterCmpxchg || x->fired) return;
     x->fired = true;
     x->m->get_dirty_log(0, &x->log, 1);  // the migrator's harvest, right here
   }, &ctx);
   EXPECT_EQ(mmu.handle_ept_violation(5, true), Fault::kFixedFast);
-  mmu.set_fast_fault_hook(nullptr, nullptr);
+  mmu.set_test_hook(nullptr, nullptr);
   EXPECT_TRUE(ctx.fired);
   // The vCPU's store: it goes through only if the SPTE is writable now.
   const bool wrote = is_writable(mmu.lookup(5));
@@ -477,6 +482,138 @@ TEST_F(MmuTest, DirtyBitSetBeforeTheSpteIsWritableLosesTheWrite) {
   Make(sw);
   EXPECT_FALSE(write_after_racing_harvest_is_reported(this, mmu_))
       << "the harvest consumed the bit while W was still clear; the SPTE stays writable unlogged";
+}
+
+// Review finding: a fast page fault that looked up the slot array before
+// logging was enabled, and sets W after the enable's write-protection walk
+// found W clear, left the page writable and out of every dirty log for good.
+// Here the vCPU thread stops between its slot lookup and its cmpxchg, lets
+// the control thread enable logging, and waits until the enable has returned
+// (or 300 ms: the enable may wait for this fault to finish, which is the fix).
+// Then the guest writes the page: a write after logging is on must be logged.
+TEST_F(MmuTest, EnablingLoggingDuringAFastFaultLosesNoWrite) {
+  Make();
+  // Misaligned backing: 4K mappings only, so that after logging stops the
+  // page stays W-clear and MMU-writable (no huge-page recovery).
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 64, 1, kLogDirtyPages), 0);
+  ASSERT_EQ(mmu_.handle_ept_violation(5, false), Fault::kFixed);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 64, 1, 0), 0);
+  ASSERT_FALSE(writable(5));
+  ASSERT_TRUE(is_mmu_writable(mmu_.lookup(5)));
+
+  struct Ctx {
+    std::atomic<bool> at_point{false}, enabled{false};
+  } ctx;
+  mmu_.set_test_hook([](void* c, TestPoint where) {
+    auto* x = static_cast<Ctx*>(c);
+    if (where != TestPoint::kFastFaultBeforeCmpxchg) return;
+    x->at_point.store(true);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (!x->enabled.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  }, &ctx);
+  Fault f = Fault::kNoMemory;
+  std::thread vcpu([&] {
+    host::set_cpu(1);
+    ASSERT_TRUE(e_.cpu_online());
+    f = mmu_.handle_ept_violation(5, true);
+    e_.quiescent_state();  // VM entry
+    e_.cpu_offline();
+  });
+  while (!ctx.at_point.load()) std::this_thread::yield();
+  EXPECT_EQ(mmu_.set_memory_region(0, 0, 64, 1, kLogDirtyPages), 0);
+  ctx.enabled.store(true);
+  vcpu.join();
+  mmu_.set_test_hook(nullptr, nullptr);
+  EXPECT_EQ(f, Fault::kFixedFast);
+  // Logging is on: the guest writes the page, through W if the SPTE has it
+  // (unseen by the MMU), else by a write fault.
+  const bool through_w = writable(5);
+  if (!through_w) {
+    EXPECT_EQ(mmu_.handle_ept_violation(5, true), Fault::kFixedFast);
+  }
+  EXPECT_EQ(harvest(0, 1)[0] >> 5 & 1, 1u)
+      << "a write after logging was enabled is not in the log (it went through W: " << through_w << ")";
+  EXPECT_FALSE(writable(5)) << "the harvest left the page writable";
+}
+
+// Review finding: handle_ept_misconfig read the SPTE before the generation.
+// An MMIO SPTE tagged at a generation whose low bits are 0, a slot since
+// created over its gfn, and a publish that wraps the low bits to 0 again
+// between the two reads: the stale SPTE matched and a RAM access was
+// emulated as MMIO. The generation must be read first.
+TEST_F(MmuTest, MisconfigReadsTheGenerationBeforeTheSpte) {
+  Mmu::Config cfg;
+  cfg.initial_generation = kMmioGenMask + 1;  // low bits 0
+  Make(MmuSwitches(), cfg);
+  EXPECT_EQ(mmu_.handle_ept_violation(0x100, false), Fault::kMmio);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0x100, 1, 0x100, 0), 0);  // RAM there now
+  // 2^19 - 2 memslot changes later, the next one wraps the low bits to 0.
+  MmuTestAccess::set_generation(mmu_, 2 * (kMmioGenMask + 1) - 1);
+  struct Ctx { Mmu* m; bool fired; } ctx{&mmu_, false};
+  mmu_.set_test_hook([](void* c, TestPoint where) {
+    auto* x = static_cast<Ctx*>(c);
+    if (where != TestPoint::kMisconfigBetweenReads || x->fired) return;
+    x->fired = true;
+    EXPECT_EQ(x->m->set_memory_region(1, 0x1000, 1, 0x1000, 0), 0);  // the wrapping publish
+  }, &ctx);
+  const Fault f = mmu_.handle_ept_misconfig(0x100);
+  mmu_.set_test_hook(nullptr, nullptr);
+  ASSERT_TRUE(ctx.fired);
+  EXPECT_EQ(mmu_.stats().mmio_wrap_zaps.load(), 1u);
+  EXPECT_NE(f, Fault::kMmio) << "RAM emulated as MMIO";
+  EXPECT_EQ(pfn(mmu_.lookup(0x100)), 0x100u);
+}
+
+// A split in a logging slot write-protects every child: a writable SPTE in a
+// logging slot comes only from a write fault, which sets the page's bit.
+// Initially-set clears part of a 2M page: the page is split, and children
+// outside the cleared range are write-protected too.
+TEST_F(MmuTest, ClearTimeSplitWriteProtectsChildrenOutsideTheClearedRange) {
+  Mmu::Config cfg;
+  cfg.manual_protect = cfg.initially_set = true;
+  Make(MmuSwitches(), cfg);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2 * k2M, 0, kLogDirtyPages), 0);
+  ASSERT_EQ(level_of(100), 2);
+  ASSERT_TRUE(writable(100)) << "initially-set: no up-front write-protection";
+  const uint64_t all = ~uint64_t{0};
+  ASSERT_EQ(mmu_.clear_dirty_log(0, 0, 64, &all), 0);
+  EXPECT_EQ(level_of(100), 1);
+  EXPECT_FALSE(writable(5));
+  EXPECT_FALSE(writable(100)) << "a child outside the cleared range kept W";
+  EXPECT_TRUE(writable(k2M + 5)) << "the other 2M page is not touched";
+}
+
+// A page-table page retired while a reader is inside a read section (a fast
+// fault parked between its walk and its cmpxchg) is not freed, however often
+// the epoch is polled, until that reader has passed a quiescent state.
+TEST_F(MmuTest, RetiredTablesOutliveAParkedReader) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0x40000, 1024, 0x100001, 0), 0);  // 4K tables
+  ASSERT_EQ(mmu_.populate(0), 0);
+  Spte* seen = MmuTestAccess::leaf(mmu_, 0x40005);  // in a level-1 table
+  e_.barrier();  // what was retired before the reader came may go
+  host::set_cpu(1);
+  ASSERT_TRUE(e_.cpu_online());
+  e_.read_lock();  // CPU 1 parks inside its read section, holding `seen`
+  host::set_cpu(0);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 0, 0, 0), 0);
+  ASSERT_GT(mmu_.stats().tables_freed.load(), 0u) << "the slot's tables are retired";
+  const size_t pages = arena_.allocated_pages();
+  for (int i = 0; i < 100; ++i) {
+    e_.quiescent_state();
+    e_.poll();
+  }
+  EXPECT_EQ(arena_.allocated_pages(), pages) << "freed under a live reader";
+  EXPECT_NE(seen->load(), host::kPoisonWord) << "the reader's table was poisoned";
+  host::set_cpu(1);
+  e_.read_unlock();
+  e_.quiescent_state();
+  ASSERT_TRUE(e_.cpu_offline());
+  host::set_cpu(0);
+  e_.barrier();
+  EXPECT_LT(arena_.allocated_pages(), pages) << "freed after the grace period";
 }
 
 }  // namespace
