@@ -81,7 +81,16 @@ void relax(void*) {
     x86::pause();
 }
 
-const mm::Platform the_platform{nullptr, p2v, v2p, alloc, free_pages, meta, flush, cpu, relax, nullptr};
+// A grace period waits for every online CPU's next quiescent state; a CPU in
+// a guest passes one at its next VM exit, which a kick brings now rather than
+// at the end of its slice (up to 2^22 TSC ticks).
+void kick_cpus(void*) {
+    unsigned self = smp::current_cpu();
+    for (unsigned c = 0; c < smp::cpu_count(); ++c)
+        if (c != self) smp::kick(c);
+}
+
+const mm::Platform the_platform{nullptr, p2v, v2p, alloc, free_pages, meta, flush, cpu, relax, kick_cpus};
 
 }  // namespace
 

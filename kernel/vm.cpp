@@ -269,7 +269,7 @@ int Vm::set_memory_region(const hv_memory_region& r) {
     if ((r.guest_phys_addr | r.memory_size) & 0xfff || r.memory_size > HV_MAX_SLOT_BYTES ||
         r.guest_phys_addr >= kMaxWindowEnd || r.memory_size > kMaxWindowEnd - r.guest_phys_addr)
         return -HV_EINVAL;
-    LockGuard g(slots_lock_);
+    ServingGuard g(slots_lock_);
     SlotBacking& s = slots_[r.slot];
     bool exists = s.bytes != 0;
     // Slot 0 holds the image and the boot block, and the hypervisor reads
@@ -308,18 +308,18 @@ void Vm::sync_pml() {
 }
 
 int Vm::get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words) {
-    LockGuard g(slots_lock_);
+    ServingGuard g(slots_lock_);
     sync_pml();
     return mmu_.get_dirty_log(slot, out, out_words);
 }
 
 int Vm::set_dirty_log_mode(bool manual_protect, bool initially_set) {
-    LockGuard g(slots_lock_);
+    ServingGuard g(slots_lock_);
     return mmu_.set_dirty_log_mode(manual_protect, initially_set);
 }
 
 int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
-    LockGuard g(slots_lock_);
+    ServingGuard g(slots_lock_);
     sync_pml();
     return mmu_.clear_dirty_log(c.slot, c.first_page, c.num_pages, bitmap);
 }

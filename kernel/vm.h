@@ -14,6 +14,7 @@
 #include "kernel/guest_outcome.h"
 #include "kernel/guest_regs.h"
 #include "kernel/mmio.h"
+#include "kernel/serving_lock.h"
 #include "kernel/spinlock.h"
 #include "mm/mmu.h"
 #include "include/hv/hypercall.h"
@@ -180,7 +181,7 @@ private:
     hv_vcpu_state pending_{};
     bool has_pending_ = false;
     Window windows_[HV_MAP_MAX] = {};
-    SpinLock slots_lock_;
+    ServingLock slots_lock_;
     struct SlotBacking {
         uint64_t pa, bytes, gpa;  // bytes == 0: no such slot
     };
