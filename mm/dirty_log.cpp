@@ -84,10 +84,22 @@ int Mmu::clear_dirty_log(uint32_t slot_id, uint64_t first_page, uint64_t num_pag
   if (num_pages == 0) return 0;
   if (!bitmap) return -kEFAULT;
   // Initially-set: huge pages are split when their bits are first cleared
-  // (seed 002), before they are write-protected.
+  // (seed 002), before they are write-protected; as KVM, only those under
+  // the span from the first to the last set bit of the mask.
   if (cfg_.initially_set && sw_.eager_split) {
-    const long r = split_range(slot_id, base + first_page, num_pages, true);
-    if (r < 0) return static_cast<int>(r);
+    const size_t words = static_cast<size_t>((num_pages + 63) / 64);
+    uint64_t lo = num_pages, hi = 0;
+    for (size_t k = 0; k < words; ++k) {
+      uint64_t mask = bitmap[k];
+      if (num_pages - k * 64 < 64) mask &= (uint64_t{1} << (num_pages - k * 64)) - 1;
+      if (!mask) continue;
+      if (lo == num_pages) lo = k * 64 + static_cast<unsigned>(__builtin_ctzll(mask));
+      hi = k * 64 + 63 - static_cast<unsigned>(__builtin_clzll(mask));
+    }
+    if (lo < num_pages) {
+      const long r = split_range(slot_id, base + first_page + lo, hi - lo + 1, true);
+      if (r < 0) return static_cast<int>(r);
+    }
   }
   EpochReadGuard rg(*epoch_);
   const Memslot* s = slots()->by_id(slot_id);

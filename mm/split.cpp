@@ -8,7 +8,8 @@
 //     caller drops the lock, allocates with kMayBlock and tries again;
 //  2. fill the 512 children: same frame run, memory type, IPAT and rights,
 //     W removed when logging (MMU-writable kept, so the fast path can
-//     restore it page by page);
+//     restore it page by page); with PML, 4K children keep or regain W and
+//     lose D instead, so that the processor logs them;
 //  3. add every child to the rmap *before* the table becomes reachable: once
 //     installed a child can be made writable by the lockless fast path, and
 //     a writable SPTE must be findable through the rmap before its dirty bit
@@ -25,6 +26,17 @@ namespace hv::mm {
 
 using namespace ept;
 
+namespace {
+
+// PML logs 4K pages by D, not W: a 4K child is writable with D clear, even
+// when its parent was a write-protected huge page (the 2M children of a 1G
+// split are; split again they would stay W-clear, logged by faults).
+constexpr uint64_t pml_logged(uint64_t child) {
+  return dirty_cleared(is_mmu_writable(child) ? fast_fix_writable(child) : child);
+}
+
+}  // namespace
+
 int Mmu::split_huge_locked(const Memslot& s, Spte* sp, int level, uint64_t gfn, bool wp) {
   uint64_t old = sp->load(std::memory_order_acquire);
   if (level < 2 || !is_present(old) || !is_large(old)) return -kEINVAL;
@@ -36,7 +48,7 @@ int Mmu::split_huge_locked(const Memslot& s, Spte* sp, int level, uint64_t gfn, 
   for (;;) {
     for (unsigned i = 0; i < 512; ++i) {
       uint64_t v = make_split_child(old, level, i);
-      if (wp) v = sw_.pml && cl == 1 ? dirty_cleared(v) : write_protected(v);
+      if (wp) v = sw_.pml && cl == 1 ? pml_logged(v) : write_protected(v);
       c[i].store(v, std::memory_order_relaxed);
     }
     unsigned added = 0;

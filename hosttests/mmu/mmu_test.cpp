@@ -616,5 +616,47 @@ TEST_F(MmuTest, RetiredTablesOutliveAParkedReader) {
   EXPECT_LT(arena_.allocated_pages(), pages) << "freed after the grace period";
 }
 
+// As KVM: clear-time splitting (initially-set) covers the span of the set
+// bits, not the whole range the call names; the 2M page whose bits are all
+// zero stays huge.
+TEST_F(MmuTest, ClearTimeSplitCoversOnlyTheSpanOfSetBits) {
+  Mmu::Config cfg;
+  cfg.manual_protect = cfg.initially_set = true;
+  Make(MmuSwitches(), cfg);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 4 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 4 * k2M, 0, kLogDirtyPages), 0);
+  std::vector<uint64_t> mask(4 * k2M / 64, 0);
+  mask[k2M / 64 + 1] = 0xf0;  // pages 2M+68..71 only
+  ASSERT_EQ(mmu_.clear_dirty_log(0, 0, 4 * k2M, mask.data()), 0);
+  EXPECT_EQ(level_of(k2M + 70), 1);
+  EXPECT_FALSE(writable(k2M + 70));
+  EXPECT_EQ(level_of(5), 2) << "no set bit in the first 2M page: not split";
+  EXPECT_EQ(level_of(3 * k2M + 5), 2) << "no set bit in the last 2M page: not split";
+  EXPECT_EQ(mmu_.stats().splits.load(), 1u);
+}
+
+// PML: a 1G page split twice ends in 4K children that are writable with D
+// clear (logged by the processor), not W-clear ones logged by faults: the
+// 2M children of the first split are write-protected as huge pages are.
+TEST_F(MmuTest, WithPmlA1GPageSplitTwiceEndsInWritableCleanChildren) {
+  MmuSwitches sw;
+  sw.pml = true;
+  Make(sw);
+  ASSERT_EQ(mmu_.set_memory_region(0, k1G, k1G, k1G, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  ASSERT_EQ(level_of(k1G + 5), 3);
+  ASSERT_EQ(mmu_.set_memory_region(0, k1G, k1G, k1G, kLogDirtyPages), 0);
+  EXPECT_EQ(mmu_.count_leaves(3), 0u);
+  EXPECT_EQ(mmu_.count_leaves(2), 0u);
+  for (uint64_t g : {k1G + 5, k1G + 300 * k2M + 17, 2 * k1G - 1}) {
+    EXPECT_EQ(level_of(g), 1);
+    const uint64_t v = mmu_.lookup(g);
+    EXPECT_TRUE(is_writable(v)) << "gfn " << g << ": W-clear, logged by faults instead of PML";
+    EXPECT_EQ(v & kDirty, 0u) << "gfn " << g;
+  }
+  EXPECT_EQ(mmu_.handle_ept_violation(k1G + 5, true), Fault::kSpurious) << "no write-protection fault";
+}
+
 }  // namespace
 }  // namespace hv::mm
