@@ -7,6 +7,9 @@
 //         stride=P     touch every P-th page (default 1)
 //         order=seq|random   page order in a pass (random: a fresh permutation each pass)
 //         passes=N     stop after N passes (default 0: forever)
+//         stats=1      after every pass, ask the hypervisor for this guest's
+//                      counters (HV_HC_STATS) into a page the guest itself
+//                      never writes: a migration must carry that page too
 // Progress: struct hv_dirtier_progress at HV_DIRTIER_PROGRESS_GPA, updated
 // after every pass with the pass's TSC cycles, so a migrator can see the
 // workload go on and what dirty logging costs it.
@@ -15,6 +18,12 @@
 using namespace hv::guest;
 
 namespace {
+
+// A page of its own, written only by the hypervisor.
+struct alignas(4096) CounterPage {
+    hv_stats stats;
+};
+CounterPage counters;
 
 volatile hv_dirtier_progress* const progress = reinterpret_cast<hv_dirtier_progress*>(HV_DIRTIER_PROGRESS_GPA);
 
@@ -38,7 +47,7 @@ uint64_t coprime_multiplier(uint64_t n, uint64_t seed) {
 int guest_main(const Args& args) {
     uint64_t mib = args.u64("mib", 4), base = args.u64("base", 4ull << 20);
     uint64_t stride = args.u64("stride", 1), passes = args.u64("passes", 0);
-    bool random = args.is("order", "random");
+    bool random = args.is("order", "random"), want_stats = args.is("stats", "1");
     uint64_t bytes = mib << 20, mem = args.boot->mem_bytes;
     if (mib == 0 || stride == 0 || base % 4096 || base >= mem || bytes > mem - base) {
         print("dirtier: %lu MiB at 0x%lx with stride %lu does not fit in %lu MiB\n", mib, base, stride, mem >> 20);
@@ -63,6 +72,7 @@ int guest_main(const Args& args) {
         progress->last_pass_cycles = cycles;
         progress->total_cycles = progress->total_cycles + cycles;
         progress->passes = pass;
+        if (want_stats) hypercall(HV_HC_STATS, reinterpret_cast<uint64_t>(&counters), sizeof counters.stats);
     }
     print("dirtier: %lu passes done\n", passes);
     return 0;

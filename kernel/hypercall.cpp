@@ -135,10 +135,14 @@ HypercallResult hc_get_dirty_log(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
     if (a.a1 >= HV_MAX_SLOTS || a.a3 % 8) return err(HV_EINVAL);
-    // The snapshot goes straight into the caller's memory (an output only).
-    uint64_t* out = vm.guest_words(a.a2, a.a3 / 8);
-    if (!out) return err(HV_EFAULT);
-    int e = t->get_dirty_log(uint32_t(a.a1), out, a.a3 / 8);
+    // The snapshot goes straight into the caller's memory (an output only),
+    // through the path that dirty-logs the hypervisor's writes.
+    if (a.a2 % 8) return err(HV_EFAULT);
+    int e = -HV_EFAULT;
+    if (!vm.write_guest_with(a.a2, a.a3, [&](void* out) {
+            e = t->get_dirty_log(uint32_t(a.a1), static_cast<uint64_t*>(out), a.a3 / 8);
+        }))
+        return err(HV_EFAULT);
     return e ? err(-e) : ok();
 }
 

@@ -364,15 +364,20 @@ bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {
     return true;
 }
 
-uint64_t* Vm::guest_words(uint64_t gpa, uint64_t n) {
+const uint64_t* Vm::guest_words(uint64_t gpa, uint64_t n) const {
     if (gpa % 8 || n > mem_bytes_ / 8 || !in_slot(gpa, n * 8)) return nullptr;
     return x86::phys_to_virt<uint64_t>(backing_ + gpa);
 }
 
+void* Vm::guest_bytes(uint64_t gpa) const { return x86::phys_to_virt(backing_ + gpa); }
+
+void Vm::mark_dirty(uint64_t gpa, uint64_t n) {
+    if (n == 0) return;
+    for (uint64_t gfn = gpa >> 12; gfn <= (gpa + n - 1) >> 12; ++gfn) mmu_.mark_page_dirty(gfn);
+}
+
 bool Vm::write_guest(uint64_t gpa, const void* src, uint64_t n) {
-    if (!in_slot(gpa, n)) return false;
-    memcpy(x86::phys_to_virt(backing_ + gpa), src, n);
-    return true;
+    return write_guest_with(gpa, n, [src, n](void* dst) { memcpy(dst, src, n); });
 }
 
 void Vm::guest_exit(uint64_t status) {

@@ -130,9 +130,22 @@ public:
     // overflow-safe); false and nothing copied otherwise.
     bool in_slot(uint64_t gpa, uint64_t n) const { return gpa <= mem_bytes_ && n <= mem_bytes_ - gpa; }
     bool read_guest(uint64_t gpa, void* dst, uint64_t n) const;
-    // The hypervisor's view of n 64-bit words of this guest's memory at gpa
-    // (8-byte aligned, inside slot 0), or nullptr.
-    uint64_t* guest_words(uint64_t gpa, uint64_t n);
+    // The hypervisor's read-only view of n 64-bit words of this guest's
+    // memory at gpa (8-byte aligned, inside slot 0), or nullptr.
+    const uint64_t* guest_words(uint64_t gpa, uint64_t n) const;
+    // The one path by which the hypervisor writes into a guest's memory:
+    // fill(p) writes the n bytes at p (the guest's [gpa, gpa + n)), then
+    // every page written is marked dirty in the slot's log, so that a live
+    // migration carries it (a write the EPT never saw is otherwise missed:
+    // the bug class of cloud-hypervisor#5356 and propolis#233). False, and
+    // nothing written, if the range is not inside slot 0.
+    template <class Fill>
+    bool write_guest_with(uint64_t gpa, uint64_t n, Fill fill) {
+        if (!in_slot(gpa, n)) return false;
+        fill(guest_bytes(gpa));
+        mark_dirty(gpa, n);
+        return true;
+    }
     bool write_guest(uint64_t gpa, const void* src, uint64_t n);
     GuestConsole& console() { return console_; }
     void record_memtest(const MemtestReport& r) { memtest_ = r; }
@@ -141,6 +154,8 @@ public:
 private:
     enum class Next : uint8_t { Resume, Yield, Stop };
 
+    void* guest_bytes(uint64_t gpa) const;
+    void mark_dirty(uint64_t gpa, uint64_t n);
     void export_state();
     void import_state();
 

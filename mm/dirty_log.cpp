@@ -31,6 +31,11 @@ void Mmu::log_pml(const uint64_t* gpas, size_t n) {
   stats_.pml_entries.fetch_add(n, std::memory_order_relaxed);
 }
 
+void Mmu::mark_page_dirty(uint64_t gfn) {
+  EpochReadGuard rg(*epoch_);
+  if (const Memslot* s = slots()->lookup(gfn)) mark_dirty(*s, gfn);
+}
+
 int Mmu::get_dirty_log(uint32_t slot_id, uint64_t* out, size_t out_words) {
   EpochReadGuard rg(*epoch_);  // the slot array and its storage stay valid
   const Memslot* s = slots()->by_id(slot_id);

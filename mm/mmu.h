@@ -151,6 +151,11 @@ class Mmu {
   // this before get_dirty_log() or clear_dirty_log(), so that a write whose
   // D bit was set before the harvest is in its bitmap or reported later.
   void log_pml(const uint64_t* gpas, size_t n);
+  // KVM's mark_page_dirty: the hypervisor itself wrote guest page gfn (not
+  // through the EPT, so no fault or PML entry saw it). Call after the write:
+  // the release of the dirty bit then orders the bytes before a harvester's
+  // xchg, hence before its copy. No-op unless gfn's slot logs.
+  void mark_page_dirty(uint64_t gfn);
   // KVM_GET_DIRTY_LOG into out[words]. 0 or -errno (-ENOENT: slot not logging,
   // -EINVAL: bad slot, -EFAULT: out too small).
   int get_dirty_log(uint32_t slot_id, uint64_t* out, size_t out_words);
