@@ -65,8 +65,8 @@ void Mmu::free_slot_storage_deferred(const Memslot& s, bool rmaps, bool bitmap) 
 }
 
 void Mmu::publish(MemslotArray* next) {  // MMU lock held
-  // Copy-on-write: readers hold the old array until their grace period ends.
-  const uint64_t old_pa = slots_pa_;
+  // Copy-on-write: readers hold the old array until their grace period ends;
+  // the caller retires it (retire_array()) once the lock is dropped.
   next->generation = generation() + 1;
   // MMIO generations (seed 004): before a generation whose low bits wrap to 0
   // becomes visible, every MMIO SPTE goes, so no stale SPTE can match again.
@@ -79,9 +79,23 @@ void Mmu::publish(MemslotArray* next) {  // MMU lock held
   // After the slots: a fault that reads the new generation (acquire) then
   // reads the new slots.
   generation_.store(next->generation, std::memory_order_release);
-  free_deferred(old_pa, kMemslotArrayPages);
   mmio_on_memslot_change();
 }
+
+namespace {
+
+// What a change needs, taken before anything changes: a failure leaves the
+// slots as they were.
+struct Prepared {
+  uint64_t arrays[2] = {0, 0};  // [0]: the delete half of a move or a delete; [1]: the new layout
+  Memslot fresh;                // a created (or moved) slot's rmaps
+  bool has_fresh = false;
+  size_t tables = 0;            // reserved for the fresh slot
+  Memslot bitmap;               // logging on: the bitmap storage
+  bool has_bitmap = false;
+};
+
+}  // namespace
 
 int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint64_t backing_pfn,
                            uint32_t flags) {
@@ -103,25 +117,65 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
 
   const bool layout_change = !old || npages == 0 || old->base_gfn != base_gfn ||
                              old->npages != npages || old->backing_pfn != backing_pfn;
-  if (old && layout_change) {
+  const bool deletes = old && layout_change;
+  const bool logs_before = old && !layout_change && (old->flags & kLogDirtyPages);
+  const bool log_on = npages && (flags & kLogDirtyPages) && !logs_before;
+  const bool log_off = logs_before && !(flags & kLogDirtyPages);
+  // Teardown must never fail for want of memory: a delete, or logging off.
+  const bool teardown = npages == 0 || (!layout_change && !log_on);
+
+  // ---- everything this change needs, or -ENOMEM and nothing changed ----
+  Prepared pr;
+  int err = 0;
+  if (deletes && !(pr.arrays[0] = alloc_array(teardown))) err = -kENOMEM;
+  if (!err && npages && !(pr.arrays[1] = alloc_array(teardown))) err = -kENOMEM;
+  if (!err && npages && layout_change) {
+    pr.fresh.id = id;
+    pr.fresh.base_gfn = base_gfn;
+    pr.fresh.npages = npages;
+    pr.fresh.backing_pfn = backing_pfn;
+    if (!alloc_slot_storage(pr.fresh, false)) err = -kENOMEM;
+    else pr.has_fresh = true;
+    if (!err) {
+      pr.tables = tables_for(base_gfn, npages);
+      if ((err = reserve_tables(pr.tables)) != 0) pr.tables = 0;
+    }
+  }
+  if (!err && log_on) {
+    pr.bitmap.npages = npages;
+    if (!alloc_slot_storage(pr.bitmap, true)) err = -kENOMEM;
+    else pr.has_bitmap = true;
+  }
+  if (err) {
+    for (uint64_t pa : pr.arrays)
+      if (pa) retire_array(pa);  // refills the spare if a teardown took it
+    if (pr.has_fresh)
+      for (int l = 0; l < 3; ++l) p_->free(pr.fresh.rmap_pa[l], pr.fresh.rmap_pages[l]);
+    if (pr.tables) unreserve_tables(pr.tables);
+    if (pr.has_bitmap) p_->free(pr.bitmap.bitmap_pa, pr.bitmap.bitmap_pages);
+    return err;
+  }
+
+  if (deletes) {
     // Delete (and, for a move or resize, create again below). The slot
     // leaves the array first so that no new fault maps its range, then its
     // SPTEs are zapped with the old array (whose rmaps they are in).
     const Memslot gone = *old;
-    const uint64_t npa = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
-    if (!npa) return -kENOMEM;
-    auto* next = new (p_->va(npa)) MemslotArray(*cur);
+    auto* next = new (p_->va(pr.arrays[0])) MemslotArray(*cur);
     uint32_t k = 0;
     for (uint32_t i = 0; i < next->count; ++i)
       if (next->slots[i].id != id) next->slots[k++] = next->slots[i];
     next->count = k;
     bool flush = false;
+    const uint64_t old_pa = slots_pa_;
     mmu_lock_.lock();
     zap_table_locked(root_pa_, ept::kMaxLevel, 0, gone.base_gfn, gone.end_gfn(), cur, &flush);
     publish(next);
     mmu_lock_.unlock();
     if (flush) flush_tlb();
+    retire_array(old_pa);
     free_slot_storage_deferred(gone, true, true);
+    unreserve_tables(tables_for(gone.base_gfn, gone.npages));
     if (npages == 0) {
       if (need_barrier_) { need_barrier_ = false; epoch_->barrier(); }
       return 0;
@@ -130,31 +184,14 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
     old = nullptr;
   }
 
-  const uint64_t npa = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
-  if (!npa) return -kENOMEM;
-  auto* next = new (p_->va(npa)) MemslotArray(*cur);
-  Memslot s;
-  if (old) {
-    s = *old;
-  } else {
-    s.id = id;
-    s.base_gfn = base_gfn;
-    s.npages = npages;
-    s.backing_pfn = backing_pfn;
-    if (!alloc_slot_storage(s, false)) {
-      p_->free(npa, kMemslotArrayPages);
-      return -kENOMEM;
-    }
-  }
-  const bool log_on = (flags & kLogDirtyPages) && !(s.flags & kLogDirtyPages);
-  const bool log_off = !(flags & kLogDirtyPages) && (s.flags & kLogDirtyPages);
+  auto* next = new (p_->va(pr.arrays[1])) MemslotArray(*cur);
+  Memslot s = old ? *old : pr.fresh;
   const Memslot before = s;
   s.flags = flags;
   if (log_on) {
-    if (!alloc_slot_storage(s, true)) {
-      p_->free(npa, kMemslotArrayPages);
-      return -kENOMEM;
-    }
+    s.dirty_bitmap = pr.bitmap.dirty_bitmap;
+    s.bitmap_pa = pr.bitmap.bitmap_pa;
+    s.bitmap_pages = pr.bitmap.bitmap_pages;
     if (cfg_.manual_protect && cfg_.initially_set) {
       // Initially-set: every page reported dirty until cleared; no up-front
       // write-protection (nor split: that happens at clear time).
@@ -180,14 +217,15 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
   for (uint32_t i = next->count; i > pos; --i) next->slots[i] = next->slots[i - 1];
   next->slots[pos] = s;
   ++next->count;
+  const uint64_t old_pa = slots_pa_;
   mmu_lock_.lock();
   publish(next);
   mmu_lock_.unlock();
+  retire_array(old_pa);
   if (log_off) {
     free_slot_storage_deferred(before, false, true);
     recover_huge_pages(*slots()->by_id(id));
   }
-
   if (log_on) {
     // A fast page fault that looked the slot up in the old array (no bitmap)
     // may still be about to set W on an SPTE that logging-off left W-clear

@@ -21,8 +21,13 @@ using namespace ept;
 
 Fault Mmu::install_mmio_locked(uint64_t gfn, uint64_t gen) {
   int level = 1;
-  Spte* e = entry_locked(gfn, &level, true);
-  if (!e) return Fault::kNoMemory;
+  // Tables for MMIO SPTEs come from no reservation (a guest may touch any
+  // gfn); without memory the access is emulated all the same, uncached.
+  Spte* e = entry_locked(gfn, &level, true, false);
+  if (!e) {
+    stats_.mmio_uncached.fetch_add(1, std::memory_order_relaxed);
+    return Fault::kMmio;
+  }
   if (level != 1) return Fault::kSpurious;  // a huge RAM mapping covers it
   const uint64_t v = e->load(std::memory_order_relaxed);
   if (is_present(v)) return Fault::kSpurious;

@@ -83,6 +83,7 @@ struct MmuStats {
   std::atomic<uint64_t> tables_freed{0};
   std::atomic<uint64_t> recovered_huge{0};  // 4K tables zapped so that 2M comes back
   std::atomic<uint64_t> pml_entries{0};     // page-modification log entries taken
+  std::atomic<uint64_t> mmio_uncached{0};   // MMIO faults emulated without an SPTE (no memory for a table)
 };
 
 class Mmu {
@@ -203,17 +204,27 @@ class Mmu {
 
  private:
   friend struct MmuTestAccess;
-  // tables
+  // tables and their reservation (table_reserve.cpp)
   Spte* table(uint64_t pa) const { return p_->va<Spte>(pa); }
-  uint64_t alloc_table_locked(int level);      // from the page cache; 0 if empty
-  bool topup_locked(size_t n);                 // may drop and retake mmu_lock_
+  // A zeroed table page: reserved ones from the pool (then kNoWait), others
+  // (MMIO) kNoWait only. 0 if none.
+  uint64_t alloc_table_locked(int level, bool reserved);
+  bool topup_locked(size_t n);                 // pool >= n; may drop and retake mmu_lock_
   void free_table_deferred(uint64_t pa);       // after a grace period
   static void free_table_cb(EpochCallback* cb);
+  void release_table(uint64_t pa);             // a reserved table back: to the pool or the platform
+  static size_t tables_for(uint64_t base_gfn, uint64_t npages);
+  int reserve_tables(size_t n);                // 0 or -kENOMEM (nothing kept)
+  void unreserve_tables(size_t n);
+  void trim_pool();
+  void drop_reservations();                    // destroy(): the pool goes back
+  uint64_t alloc_array(bool teardown);         // a MemslotArray's pages; teardown may take the spare
+  void retire_array(uint64_t pa);              // an unpublished array, no lock held
   // Descend to the entry for gfn at `level`, creating tables if `create`.
   // Entry for gfn at level *level (descending through present tables), or the
   // present huge leaf met on the way (*level updated). nullptr if a table
   // could not be allocated or is absent and !create.
-  Spte* entry_locked(uint64_t gfn, int* level, bool create);
+  Spte* entry_locked(uint64_t gfn, int* level, bool create, bool reserved = true);
   bool wp_mask_walk(const Memslot& s, uint64_t gfn_base, uint64_t mask, bool lockless);
   template <uint64_t bit4k>
   bool wp_mask_walk(const Memslot& s, uint64_t gfn_base, uint64_t mask, bool lockless);
@@ -257,10 +268,14 @@ class Mmu {
   std::atomic<const MemslotArray*> slots_{nullptr};
   uint64_t slots_pa_ = 0;
   std::atomic<uint64_t> generation_{0};
-  // Pages topped up outside the lock, consumed under it (KVM's mmu caches).
-  static constexpr size_t kPageCache = 8;
-  uint64_t page_cache_[kPageCache] = {};
-  size_t page_cache_n_ = 0;
+  // Table pages (table_reserve.cpp). pool_lock_ because tables come back
+  // from epoch callbacks, outside mmu_lock_.
+  SpinLock pool_lock_;
+  PageMeta* pool_ = nullptr;  // free pages kept for this MMU's tables (PageMeta::next)
+  size_t pool_n_ = 0;
+  size_t reserved_ = 0;       // worst-case tables of every slot, and the root
+  size_t tables_ = 0;         // reserved-kind tables allocated (live or awaiting a grace period)
+  uint64_t spare_array_pa_ = 0;  // a MemslotArray kept for teardown (delete, logging off)
   MmuStats stats_;
   void test_point(TestPoint where) {
     if (hook_) hook_(hook_ctx_, where);

@@ -9,9 +9,6 @@ using namespace ept;
 
 namespace {
 
-// PageMeta::rcu is the first member of PageMeta (standard layout).
-PageMeta* meta_of(EpochCallback* cb) { return reinterpret_cast<PageMeta*>(cb); }
-
 // Clear `bit` (W, or D with PML) on one SPTE found through the level-`level`
 // rmap. Only a present leaf of that level is touched: a lockless walker may
 // hold a stale pointer to a slot that now holds an MMIO SPTE (W|X pattern:
@@ -39,14 +36,14 @@ bool Mmu::init(const Platform* p, Epoch* e, ObjectCache* descs, MmuSwitches sw, 
   sw_ = sw;
   cfg_ = cfg;
   rmap_.init(descs);
-  page_cache_n_ = 0;
+  if (reserve_tables(1) != 0) return false;  // the root
   mmu_lock_.lock();
-  const bool ok = topup_locked(1);
-  root_pa_ = ok ? alloc_table_locked(4) : 0;
+  root_pa_ = alloc_table_locked(4, true);
   mmu_lock_.unlock();
   if (!root_pa_) return false;
   slots_pa_ = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
-  if (!slots_pa_) return false;
+  spare_array_pa_ = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
+  if (!slots_pa_ || !spare_array_pa_) return false;
   auto* a = new (p_->va(slots_pa_)) MemslotArray();
   a->generation = cfg.initial_generation;
   generation_.store(cfg.initial_generation, std::memory_order_relaxed);
@@ -54,57 +51,7 @@ bool Mmu::init(const Platform* p, Epoch* e, ObjectCache* descs, MmuSwitches sw, 
   return true;
 }
 
-// ---- table pages ----
-
-bool Mmu::topup_locked(size_t n) {
-  while (page_cache_n_ < n) {
-    mmu_lock_.unlock();
-    const uint64_t pa = p_->alloc(1, AllocMode::kMayBlock);
-    mmu_lock_.lock();
-    if (!pa) return false;
-    if (page_cache_n_ < kPageCache) page_cache_[page_cache_n_++] = pa;
-    else p_->free(pa, 1);
-  }
-  return true;
-}
-
-uint64_t Mmu::alloc_table_locked(int level) {
-  uint64_t pa;
-  if (page_cache_n_) {
-    pa = page_cache_[--page_cache_n_];
-  } else {
-    pa = p_->alloc(1, AllocMode::kNoWait);
-    if (!pa) return 0;
-  }
-  Spte* t = table(pa);
-  for (unsigned i = 0; i < 512; ++i) t[i].store(0, std::memory_order_relaxed);
-  PageMeta* m = p_->meta(pa);
-  *m = PageMeta{};
-  m->owner = this;
-  m->pa = pa;
-  m->aux = static_cast<uint64_t>(level);
-  return pa;
-}
-
-void Mmu::free_table_cb(EpochCallback* cb) {
-  PageMeta* m = meta_of(cb);
-  Mmu* mmu = static_cast<Mmu*>(m->owner);
-  mmu->p_->free(m->pa, 1);
-}
-
-void Mmu::free_table_deferred(uint64_t pa) {
-  // Lockless walkers (fast page fault, MMIO check, stale rmap pointers) may
-  // still read the table: it goes back only after a grace period (seed 000,
-  // "RCU-deferred freeing of shadow page-table pages"). The callback lives in
-  // the frame's PageMeta, never in the page itself.
-  PageMeta* m = p_->meta(pa);
-  m->owner = this;
-  m->pa = pa;
-  stats_.tables_freed.fetch_add(1, std::memory_order_relaxed);
-  if (!epoch_->call(&m->rcu, &free_table_cb)) need_barrier_ = true;
-}
-
-Spte* Mmu::entry_locked(uint64_t gfn, int* level, bool create) {
+Spte* Mmu::entry_locked(uint64_t gfn, int* level, bool create, bool reserved) {
   const int target = *level;
   uint64_t pa = root_pa_;
   for (int l = kMaxLevel;; --l) {
@@ -120,7 +67,7 @@ Spte* Mmu::entry_locked(uint64_t gfn, int* level, bool create) {
     }
     if (!is_present(v)) {
       if (!create) return nullptr;
-      const uint64_t c = alloc_table_locked(l - 1);
+      const uint64_t c = alloc_table_locked(l - 1, reserved);
       if (!c) return nullptr;
       // Release: the zeroed table is visible before the link to it.
       e->store(make_nonleaf(c), std::memory_order_release);
@@ -210,9 +157,10 @@ void Mmu::destroy() {
   slots_.store(nullptr, std::memory_order_release);
   free_deferred(root_pa_, 1);
   root_pa_ = 0;
+  free_deferred(spare_array_pa_, kMemslotArrayPages);
+  spare_array_pa_ = 0;
   epoch_->barrier();
-  for (size_t i = 0; i < page_cache_n_; ++i) p_->free(page_cache_[i], 1);
-  page_cache_n_ = 0;
+  drop_reservations();
 }
 
 // ---- write-protection ----
@@ -391,10 +339,9 @@ Fault Mmu::slow_page_fault(uint64_t gfn, bool write) {
   descs_->reserve(4, AllocMode::kMayBlock);
   Fault res = Fault::kFixed;
   mmu_lock_.lock();
-  if (!topup_locked(4)) {
-    mmu_lock_.unlock();
-    return Fault::kNoMemory;
-  }
+  // Best effort: the slot's tables are reserved (mm/table_reserve.cpp), and
+  // an MMIO SPTE is only a cache; a real shortage shows where a table is taken.
+  topup_locked(4);
   // Generation before slots: a fault that sees the new generation also sees
   // the new slots, so an MMIO SPTE is never tagged newer than its layout.
   const uint64_t gen = generation();

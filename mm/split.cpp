@@ -40,7 +40,7 @@ constexpr uint64_t pml_logged(uint64_t child) {
 int Mmu::split_huge_locked(const Memslot& s, Spte* sp, int level, uint64_t gfn, bool wp) {
   uint64_t old = sp->load(std::memory_order_acquire);
   if (level < 2 || !is_present(old) || !is_large(old)) return -kEINVAL;
-  const uint64_t child_pa = alloc_table_locked(level - 1);  // cache or kNoWait
+  const uint64_t child_pa = alloc_table_locked(level - 1, true);  // pool or kNoWait
   if (!child_pa) return -kENOMEM;
   Spte* c = table(child_pa);
   const int cl = level - 1;

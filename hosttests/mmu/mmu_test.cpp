@@ -22,6 +22,16 @@ struct MmuTestAccess {
     EpochReadGuard g(*m.epoch_);
     return m.walk_lockless(gfn, &l, &v);
   }
+  // Gives the MMU's free table pages back to the platform: the pool is
+  // short of its reservation until tables come back.
+  static void empty_pool(Mmu& m) {
+    LockGuard g(m.pool_lock_);
+    while (PageMeta* p = m.pool_) {
+      m.pool_ = p->next;
+      --m.pool_n_;
+      m.p_->free(p->pa, 1);
+    }
+  }
   // Stands in for many memslot changes (MMIO wrap tests).
   static void set_generation(Mmu& m, uint64_t g) { m.generation_.store(g); }
 };
@@ -354,11 +364,22 @@ TEST_F(MmuTest, WithPmlLoggingClearsDAndLeavesPagesWritable) {
   EXPECT_EQ(harvest(1, 1)[0], uint64_t{1} << 2);
 }
 
-TEST_F(MmuTest, SplitFallsBackWhenTheNonBlockingAllocationFails) {
+TEST_F(MmuTest, EagerSplitTakesItsTablesFromTheSlotsReservation) {
   Make();
-  // More huge pages than the MMU's page cache holds, so kNoWait is tried.
   ASSERT_EQ(mmu_.set_memory_region(0, 0, 16 * k2M, 0, 0), 0);
   ASSERT_EQ(mmu_.populate(0), 0);
+  arena_.set_fail_nowait(true);
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 16 * k2M, 0, kLogDirtyPages), 0);
+  arena_.set_fail_nowait(false);
+  EXPECT_EQ(mmu_.count_leaves(2), 0u);
+  EXPECT_EQ(mmu_.stats().split_alloc_fallbacks.load(), 0u) << "every table was reserved with the slot";
+}
+
+TEST_F(MmuTest, SplitFallsBackWhenThePoolIsShortAndTheNonBlockingAllocationFails) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 16 * k2M, 0, 0), 0);
+  ASSERT_EQ(mmu_.populate(0), 0);
+  MmuTestAccess::empty_pool(mmu_);  // as if its tables were all awaiting a grace period
   arena_.set_fail_nowait(true);
   ASSERT_EQ(mmu_.set_memory_region(0, 0, 16 * k2M, 0, kLogDirtyPages), 0);
   arena_.set_fail_nowait(false);
@@ -656,6 +677,36 @@ TEST_F(MmuTest, WithPmlA1GPageSplitTwiceEndsInWritableCleanChildren) {
     EXPECT_EQ(v & kDirty, 0u) << "gfn " << g;
   }
   EXPECT_EQ(mmu_.handle_ept_violation(k1G + 5, true), Fault::kSpurious) << "no write-protection fault";
+}
+
+// Review finding: with memory exhausted, no slot could be deleted (a delete
+// needs a new slot array) and a guest's next fault was fatal. Teardown
+// (logging off, delete) needs no memory, twice in a row; the slot's tables
+// were reserved when it was created, so its faults still map; an MMIO access
+// is emulated uncached; a creation is refused and changes nothing.
+TEST_F(MmuTest, WithMemoryExhaustedTeardownWorksAndReservedTablesMap) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2048, 1, 0), 0);  // misaligned: 4K tables
+  ASSERT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, kLogDirtyPages), 0);
+  ASSERT_EQ(mmu_.set_memory_region(2, 0x20000, 1024, 0x20000, 0), 0);
+  ASSERT_EQ(mmu_.populate(1), 0);
+  ASSERT_EQ(mmu_.populate(2), 0);
+  arena_.set_fail_all(true);
+  EXPECT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, 0), 0) << "logging off";
+  EXPECT_EQ(mmu_.set_memory_region(2, 0, 0, 0, 0), 0) << "delete";
+  EXPECT_EQ(mmu_.set_memory_region(1, 0, 0, 0, 0), 0) << "a second delete";
+  const uint64_t gen = mmu_.generation();
+  EXPECT_EQ(mmu_.set_memory_region(3, 0x30000, 16, 0x30000, 0), -kENOMEM);
+  EXPECT_EQ(mmu_.set_memory_region(0, 0, 2048, 1, kLogDirtyPages), -kENOMEM) << "logging on needs a bitmap";
+  EXPECT_EQ(mmu_.generation(), gen) << "refused changes change nothing";
+  for (uint64_t g = 0; g < 2048; g += 97)
+    EXPECT_EQ(mmu_.handle_ept_violation(g, true), Fault::kFixed) << "gfn " << g;
+  EXPECT_EQ(mmu_.handle_ept_violation(uint64_t{1} << 30, false), Fault::kMmio);
+  EXPECT_EQ(mmu_.stats().mmio_uncached.load(), 1u);
+  arena_.set_fail_all(false);
+  EXPECT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, 0), 0) << "memory back: creation works";
+  EXPECT_EQ(mmu_.set_memory_region(1, 0, 0, 0, 0), 0);
+  EXPECT_EQ(mmu_.set_memory_region(2, 0x20000, 1024, 0x20000, 0), 0);
 }
 
 }  // namespace
