@@ -47,7 +47,10 @@ int guest_main(const Args& args) {
     expect("register_mmio: wrong size", hypercall(HV_HC_REGISTER_MMIO, mmio, 2 * HV_MMIO_SIZE), -HV_EINVAL);
     expect("register_mmio: beyond 2^39", hypercall(HV_HC_REGISTER_MMIO, 1ull << 39, HV_MMIO_SIZE), -HV_EINVAL);
     expect("register_mmio: over the slot", hypercall(HV_HC_REGISTER_MMIO, 0x400000, HV_MMIO_SIZE), -HV_EEXIST);
-    for (unsigned i = 0; i < HV_MMIO_MAX; ++i)
+    // The last page below 2^39 is as valid for a region as it is for a slot.
+    expect("register_mmio: the last page below 2^39",
+           hypercall(HV_HC_REGISTER_MMIO, (1ull << 39) - HV_MMIO_SIZE, HV_MMIO_SIZE), 0);
+    for (unsigned i = 0; i < HV_MMIO_MAX - 1; ++i)
         expect("register_mmio", hypercall(HV_HC_REGISTER_MMIO, mmio + i * 4096, HV_MMIO_SIZE), 0);
     expect("register_mmio: twice", hypercall(HV_HC_REGISTER_MMIO, mmio, HV_MMIO_SIZE), -HV_EEXIST);
     expect("register_mmio: one too many", hypercall(HV_HC_REGISTER_MMIO, mmio + 64 * 4096, HV_MMIO_SIZE),

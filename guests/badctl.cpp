@@ -2,8 +2,12 @@
 // privileged hypercall with bad arguments against a paused victim (and with
 // ids that name nothing) and checks each errno (docs/hypercalls.md,
 // "Errors"); then the good forms, so that the refusals provably changed
-// nothing. Stops the victim and exits 0 when every check held.
+// nothing. Stops the victim, checks that a stopped guest is refused too, and
+// exits 0 when every check held.
 //   args: victim=ID (default 0), self=ID (its own id, default 1)
+//         resume=1: after the refused vCPU states, resume the victim (then a
+//         dirtier), see it make progress and pause it again: a state the
+//         hypervisor accepted must never take the victim's CPU out of its reach
 #include "guests/runtime/guest.h"
 
 using namespace hv::guest;
@@ -41,6 +45,96 @@ int64_t create(const char* spec) {
     return hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(spec), n);
 }
 
+// A bound on waiting for the victim, in TSC cycles: far beyond what a healthy
+// CPU needs (Bochs' TSC runs at about 50 MHz), short of the harness watchdog.
+constexpr uint64_t kPatience = 1ull << 31;
+
+// HV_HC_PAUSE until it says something other than -EAGAIN, or kPatience.
+int64_t pause_bounded(uint64_t id) {
+    int64_t r = -HV_EAGAIN;
+    for (uint64_t t0 = rdtsc(); r == -HV_EAGAIN && rdtsc() - t0 < kPatience;) r = hypercall(HV_HC_PAUSE, id);
+    return r;
+}
+
+// Interruptibility state and activity state (Intel SDM Vol. 3C, 25.4.2) and
+// the RFLAGS bits that VM entry checks them against (27.3.1.5).
+constexpr uint32_t kBlockingBySti = 1u << 0, kBlockingByMovSs = 1u << 1, kBlockingBySmi = 1u << 2,
+                   kBlockingByNmi = 1u << 3, kEnclaveInterruption = 1u << 4;
+constexpr uint32_t kActive = 0, kHlt = 1, kShutdown = 2, kWaitForSipi = 3;
+constexpr uint64_t kRflagsTf = 1ull << 8, kRflagsIf = 1ull << 9;
+
+int64_t set_state(uint64_t id, const hv_vcpu_state& s) {
+    state = s;
+    return hypercall(HV_HC_SET_VCPU_STATE, id, gpa(state), sizeof state);
+}
+
+// Only states the hypervisor can always take back are accepted: a vCPU in
+// HLT, shutdown or wait-for-SIPI takes neither the preemption timer nor the
+// kick, and an interruptibility state that VM entry refuses would stop the
+// victim. The refused one last: if it were accepted, the resume applies it.
+void vcpu_state_checks(uint64_t v, const hv_vcpu_state& good) {
+    hv_vcpu_state s = good;
+    expect("set_vcpu_state: as it was", set_state(v, s), 0);
+    s.interruptibility = kBlockingByMovSs;
+    expect("set_vcpu_state: blocking by MOV SS", set_state(v, s), 0);
+    s.interruptibility = kBlockingByNmi;
+    expect("set_vcpu_state: blocking by NMI", set_state(v, s), 0);
+    s.rflags = good.rflags | kRflagsIf, s.interruptibility = kBlockingBySti;
+    expect("set_vcpu_state: blocking by STI with IF=1", set_state(v, s), 0);
+
+    s = good, s.rflags = good.rflags & ~kRflagsIf, s.interruptibility = kBlockingBySti;
+    expect("set_vcpu_state: blocking by STI with IF=0", set_state(v, s), -HV_EINVAL);
+    s.rflags = good.rflags | kRflagsIf, s.interruptibility = kBlockingBySti | kBlockingByMovSs;
+    expect("set_vcpu_state: blocking by STI and by MOV SS", set_state(v, s), -HV_EINVAL);
+    s.rflags = good.rflags | kRflagsIf | kRflagsTf, s.interruptibility = kBlockingBySti;
+    expect("set_vcpu_state: blocking by STI with TF=1", set_state(v, s), -HV_EINVAL);
+    s.rflags = good.rflags | kRflagsTf, s.interruptibility = kBlockingByMovSs;
+    expect("set_vcpu_state: blocking by MOV SS with TF=1", set_state(v, s), -HV_EINVAL);
+    struct Bad {
+        uint32_t value;
+        const char* what;
+    };
+    const Bad bad_bits[] = {{kBlockingBySmi, "set_vcpu_state: blocking by SMI outside SMM"},
+                            {kEnclaveInterruption, "set_vcpu_state: enclave interruption"},
+                            {1u << 5, "set_vcpu_state: interruptibility bit 5"},
+                            {1u << 31, "set_vcpu_state: interruptibility bit 31"}};
+    for (const Bad& b : bad_bits) {
+        s = good, s.interruptibility = b.value;
+        expect(b.what, set_state(v, s), -HV_EINVAL);
+    }
+    const Bad bad_activities[] = {{kHlt, "set_vcpu_state: activity HLT"},
+                                  {kShutdown, "set_vcpu_state: activity shutdown"},
+                                  {4, "set_vcpu_state: activity 4"},
+                                  {~0u, "set_vcpu_state: activity ~0"},
+                                  {kWaitForSipi, "set_vcpu_state: activity wait-for-SIPI"}};
+    for (const Bad& b : bad_activities) {
+        s = good, s.activity = b.value;
+        expect(b.what, set_state(v, s), -HV_EINVAL);
+    }
+}
+
+// Resumes the victim (a dirtier) and sees it make progress through the
+// window at `window`, then pauses it again: its CPU answered.
+void resume_and_pause(uint64_t v, uint64_t window) {
+    auto* progress = reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA);
+    uint64_t before = progress->passes;
+    expect("resume", hypercall(HV_HC_RESUME, v), 0);
+    uint64_t t0 = rdtsc();
+    while (progress->passes < before + 2 && rdtsc() - t0 < kPatience) asm volatile("pause");
+    uint64_t ran = progress->passes - before;
+    if (ran < 2) {
+        ++checks, ++failures;
+        print("badctl: FAILED the victim made %lu passes in %lu TSC cycles after its resume\n", ran, kPatience);
+    } else {
+        ++checks;
+    }
+    expect("pause after the resume", pause_bounded(v), 0);
+    print("badctl: the victim ran %lu passes after its resume, then paused\n", progress->passes - before);
+    expect("get_vcpu_state after the resume", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state),
+           sizeof state);
+    expect("activity state after the resume", state.activity, kActive);
+}
+
 }  // namespace
 
 int guest_main(const Args& args) {
@@ -59,6 +153,14 @@ int guest_main(const Args& args) {
     expect("get_vcpu_state: buffer outside", hypercall(HV_HC_GET_VCPU_STATE, v, outside, sizeof state), -HV_EFAULT);
     expect("get_vcpu_state", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), sizeof state);
     hv_vcpu_state good = state;
+    vcpu_state_checks(v, good);
+    if (args.u64("resume", 0)) {
+        expect("map_guest for the progress", hypercall(HV_HC_MAP_GUEST, v, 1ull << 30, 0), int64_t(16) << 20);
+        resume_and_pause(v, 1ull << 30);
+        expect("get_vcpu_state", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), sizeof state);
+        good = state;
+    }
+    expect("set_vcpu_state: as it was", set_state(v, good), 0);
     state.cr4 = 0;  // VMXE is fixed to 1 under VMX
     expect("set_vcpu_state: CR4 against fixed bits", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
            -HV_EINVAL);
@@ -75,7 +177,7 @@ int guest_main(const Args& args) {
     expect("map_guest: beyond 2^39", hypercall(HV_HC_MAP_GUEST, v, 1ull << 39, 0), -HV_EINVAL);
     expect("map_guest: unknown flags", hypercall(HV_HC_MAP_GUEST, v, 1ull << 30, 2), -HV_EINVAL);
     expect("map_guest: bad id", hypercall(HV_HC_MAP_GUEST, 99, 1ull << 30, 0), -HV_ENOENT);
-    for (uint64_t i = 1; i <= HV_MAP_MAX; ++i)
+    for (uint64_t i = args.u64("resume", 0) ? 2 : 1; i <= HV_MAP_MAX; ++i)
         expect("map_guest", hypercall(HV_HC_MAP_GUEST, v, i << 30, 0), int64_t(16) << 20);
     expect("map_guest: overlap", hypercall(HV_HC_MAP_GUEST, v, (1ull << 30) + (2ull << 20), 0), -HV_EEXIST);
     expect("map_guest: one too many", hypercall(HV_HC_MAP_GUEST, v, 8ull << 30, 0), -HV_ENOSPC);
@@ -125,10 +227,23 @@ int guest_main(const Args& args) {
     expect("create_guest: a second control guest", create("x:role=control"), -HV_EPERM);
     expect("create_guest: no such image", create("x:image=nosuch"), -HV_ENOENT);
     expect("create_guest: CPU offline", create("x:image=none,cpu=15"), -HV_EINVAL);
+    // Its start line must not appear: no such guest ever started (the test rejects the line).
+    expect("create_guest: no memory", create("toobig:image=none,start=paused,mem=1024"), -HV_ENOSPC);
 
     expect("guest_stats: size too small", hypercall(HV_HC_GUEST_STATS, v, gpa(stats), sizeof stats - 8), -HV_EINVAL);
     expect("guest_stats", hypercall(HV_HC_GUEST_STATS, v, gpa(stats), sizeof stats), sizeof stats);
     expect("stop_guest", hypercall(HV_HC_STOP_GUEST, v), 0);
+
+    // Stopped (its CPU does it at its next round: pause says -ENOENT then),
+    // the victim is refused by every call that names it.
+    int64_t r = 0;
+    for (uint64_t t0 = rdtsc(); (r == 0 || r == -HV_EAGAIN) && rdtsc() - t0 < kPatience;)
+        r = hypercall(HV_HC_PAUSE, v);
+    expect("pause: stopped", r, -HV_ENOENT);
+    expect("map_guest: stopped", hypercall(HV_HC_MAP_GUEST, v, 8ull << 30, 0), -HV_ENOENT);
+    expect("guest_stats: stopped", hypercall(HV_HC_GUEST_STATS, v, gpa(stats), sizeof stats), -HV_ENOENT);
+    expect("resume: stopped", hypercall(HV_HC_RESUME, v), -HV_ENOENT);
+    expect("get_vcpu_state: stopped", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), -HV_ENOENT);
 
     print("badctl: %u checks, %u failed\n", checks, failures);
     return failures ? 1 : 0;

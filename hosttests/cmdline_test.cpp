@@ -49,6 +49,9 @@ TEST(Cmdline, SelfTestIsChosenByName) {
   p = parse_line("selftest=smp");
   ASSERT_TRUE(p.ok) << p.error;
   EXPECT_EQ(p.config.self_test, SelfTest::Smp);
+  p = parse_line("selftest=hung_cpu");
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.config.self_test, SelfTest::HungCpu);
   // The last word wins, as for loglevel=.
   p = parse_line("selftest=smp selftest=null_deref");
   ASSERT_TRUE(p.ok) << p.error;
@@ -126,9 +129,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Bad{"quiet", "command-line word without '='"},
         Bad{"frobnicate=1", "unknown command-line option: 'frobnicate=1'"},
-        Bad{"selftest=reboot", "selftest must be null_deref or smp"},
-        Bad{"selftest=smpx", "selftest must be null_deref or smp: 'smpx'"},
-        Bad{"selftest=", "selftest must be null_deref or smp"},
+        Bad{"selftest=reboot", "selftest must be null_deref, smp or hung_cpu"},
+        Bad{"selftest=smpx", "selftest must be null_deref, smp or hung_cpu: 'smpx'"},
+        Bad{"selftest=", "selftest must be null_deref, smp or hung_cpu"},
         Bad{"loglevel=loud", "loglevel must be error, warn, info or debug"},
         Bad{"guest=", "guest name must be"},
         Bad{"guest=a/b", "guest name must be"},

@@ -83,8 +83,10 @@ public:
                 out_->self_test = SelfTest::NullDeref;
             } else if (value.is("smp")) {
                 out_->self_test = SelfTest::Smp;
+            } else if (value.is("hung_cpu")) {
+                out_->self_test = SelfTest::HungCpu;
             } else {
-                return fail("selftest must be null_deref or smp", value);
+                return fail("selftest must be null_deref, smp or hung_cpu", value);
             }
             return true;
         }

@@ -6,6 +6,8 @@
 //                         is unmapped and that the exception path reports and fails
 //   selftest=smp          after SMP bring-up, check every CPU (online, VMXON, posted
 //                         work, IPIs) and end the run, before the BSP's VMX check
+//   selftest=hung_cpu     after SMP bring-up, make CPU 1 stop answering and flush it:
+//                         the run must end naming it (the cross-CPU deadline, kernel/stall.h)
 //   eager_split=1|0       split huge mappings when logging starts (0: a write fault drops one)
 //   rmap_walk=lockless|locked   write-protection walks the rmap without or under the MMU lock
 //   mmio_zap=gen|walk     invalidate MMIO SPTEs by generation or by walking every table
@@ -59,7 +61,7 @@ struct GuestSpec {
     unsigned cpu;
 };
 
-enum class SelfTest : uint8_t { None, NullDeref, Smp };
+enum class SelfTest : uint8_t { None, NullDeref, Smp, HungCpu };
 
 struct Config {
     LogLevel log_level;

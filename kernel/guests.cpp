@@ -10,6 +10,8 @@
 #include "kernel/scheduler.h"
 #include "kernel/smp.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
+#include "kernel/tlb.h"
 #include "kernel/verdict.h"
 #include "kernel/vm_table.h"
 #include "mm/frame_allocator.h"
@@ -60,16 +62,19 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
         format(why, n, "guest id %u is taken", id);
         return -HV_EEXIST;
     }
-    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, spec.mem_mib,
-          spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
-          spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
     if (!vm->create(image, why, n)) {
         LockGuard g(launch_lock);
         vm_table::destroy(vm);
         return -HV_ENOSPC;
     }
+    // Said before the scheduler may run it (its console lines come after),
+    // and only for a guest that has everything it needs to start.
+    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, spec.mem_mib,
+          spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
+          spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
     if (!schedulers[spec.cpu].add(vm)) {
         format(why, n, "CPU %u runs kMaxGuests guests already", spec.cpu);
+        print("guest %u %s: not started: %s\n", id, spec.name, why);
         LockGuard g(launch_lock);
         vm_table::destroy(vm);
         return -HV_ENOSPC;
@@ -79,13 +84,20 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
 
 void run(const cmdline::Config& config, mm::FrameAllocator& frames) {
     size_t free_before = frames.free_frames();
+    // The guests of the command line are one scenario: ids name each other
+    // (src=0,dst=1) and a control guest may be the only one that ever stops
+    // another. Without all of them the verdict is known, FAIL, and running
+    // the rest could only hang (a source that only its migrator stops).
+    bool all_started = true;
     for (size_t i = 0; i < config.guest_count; ++i) {
         char why[160], test[64];
         if (launch(unsigned(i), config.guests[i], why, sizeof why)) {
             format(test, sizeof test, "%s: start", config.guests[i].name);
             report_fail(test, "%s", why);
+            all_started = false;
         }
     }
+    if (!all_started) end_run();
     if (!vmx_controls->preemption_timer) print("hv: no VMX-preemption timer: guests of a CPU run one after the other\n");
     // Every CPU in VMX operation schedules, even with no guest yet: the
     // control guest may create one there.
@@ -93,8 +105,11 @@ void run(const cmdline::Config& config, mm::FrameAllocator& frames) {
     for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
         if (cpu_in_vmx(cpu)) smp::run_on(cpu, run_scheduler, &schedulers[cpu]);
     schedulers[0].run();
+    // The others may run guests for as long as those like; while they do,
+    // each must keep answering (a flush round trip within the deadline).
     for (unsigned cpu = 1; cpu < smp::cpu_count(); ++cpu)
-        if (cpu_in_vmx(cpu)) smp::wait(cpu);
+        if (cpu_in_vmx(cpu))
+            while (!smp::wait(cpu, stall::kDeadlineMs * 1000)) tlb::flush_cpu(cpu, "the liveness probe of CPU 0");
     print("hv: all guests stopped after %lu TSC cycles\n", x86::rdtsc() - t0);
 
     for (unsigned id = 0; id < kMaxGuests; ++id)

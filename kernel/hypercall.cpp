@@ -4,7 +4,11 @@
 #include "arch/x86/cpu.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
+#include "kernel/format.h"
 #include "kernel/guests.h"
+#include "kernel/smp.h"
+#include "kernel/tlb.h"
+#include "kernel/vcpu_state_check.h"
 #include "kernel/vm.h"
 #include "kernel/vm_table.h"
 
@@ -64,7 +68,17 @@ HypercallResult hc_pause(Vm& vm, const HypercallArgs& a) {
     if (!t) return err(HV_ENOENT);
     t->request_pause();
     if (t->paused()) return ok();
-    // Its own CPU parks it between two slices; let it have the CPU.
+    // Its own CPU parks it between two slices. On another CPU, which the
+    // request kicked, a flush round trip bounds the wait for that CPU to come
+    // round: a CPU that never does is reported by name and ends the run,
+    // instead of a control guest that retries forever.
+    if (unsigned cpu = t->spec().cpu; cpu != smp::current_cpu()) {
+        char for_whom[64];
+        format(for_whom, sizeof for_whom, "a pause of guest '%s'", t->name());
+        tlb::flush_cpu(cpu, for_whom);
+        if (t->paused()) return ok();
+    }
+    // Let it have the CPU (when it shares ours) and be asked again.
     return {-int64_t(HV_EAGAIN), false, true};
 }
 
@@ -84,17 +98,6 @@ HypercallResult hc_get_vcpu_state(Vm& vm, const HypercallArgs& a) {
     return ok(sizeof(hv_vcpu_state));
 }
 
-// What VM entry would refuse and we can tell cheaply; the rest of the
-// guest-state checks are VM entry's, which stops only the target guest.
-bool plausible(const hv_vcpu_state& s, const vmx::Controls& c) {
-    constexpr uint64_t kEferValid = x86::efer::SCE | x86::efer::LME | x86::efer::LMA | x86::efer::NXE;
-    constexpr uint64_t kRflagsReserved = 0xffffffffffc08028ull;  // bits 3, 5, 15, 22-63
-    uint64_t cr0_fixed0 = c.cr0_fixed0 & ~(x86::cr0::PE | x86::cr0::PG);
-    return (s.cr0 & cr0_fixed0) == cr0_fixed0 && !(s.cr0 & ~c.cr0_fixed1) &&
-           (s.cr4 & c.cr4_fixed0) == c.cr4_fixed0 && !(s.cr4 & ~c.cr4_fixed1) && !(s.efer & ~kEferValid) &&
-           (s.rflags & 2) && !(s.rflags & kRflagsReserved);
-}
-
 HypercallResult hc_set_vcpu_state(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
@@ -102,16 +105,17 @@ HypercallResult hc_set_vcpu_state(Vm& vm, const HypercallArgs& a) {
     if (!t->paused()) return err(HV_EBUSY);
     hv_vcpu_state s;
     if (!vm.read_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
-    if (!plausible(s, t->controls())) return err(HV_EINVAL);
+    if (!vcpu_state_acceptable(s, t->controls())) return err(HV_EINVAL);
     t->set_pending_state(s);
     return ok();
 }
 
 HypercallResult hc_map_guest(Vm& vm, const HypercallArgs& a) {
-    Vm* t = vm_table::get(a.a0);
-    if (!t || t == &vm) return err(HV_ENOENT);
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
     if (a.a2 & ~uint64_t(HV_MAP_WRITABLE)) return err(HV_EINVAL);
     int r = vm.add_window(Window{a.a1, t, bool(a.a2 & HV_MAP_WRITABLE)});
+    if (r == -mm::kENOMEM) r = -HV_ENOSPC;  // no host memory for its slot arrays: as for a slot, not in the ABI
     return r ? err(-r) : ok(int64_t(t->mem_bytes()));
 }
 
@@ -162,8 +166,8 @@ HypercallResult hc_clear_dirty_log(Vm& vm, const HypercallArgs& a) {
 }
 
 HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
-    Vm* t = vm_table::get(a.a0);
-    if (!t || t == &vm) return err(HV_ENOENT);
+    Vm* t = other_guest(vm, a.a0);
+    if (!t) return err(HV_ENOENT);
     if (a.a2 < sizeof(hv_guest_stats)) return err(HV_EINVAL);
     const mm::MmuStats& m = t->mmu().stats();
     const VmStats& v = t->stats();

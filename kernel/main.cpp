@@ -131,6 +131,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
 
     smp::start(boot, frames);
     if (config.self_test == cmdline::SelfTest::Smp) smp::self_test(frames);  // ends the run
+    if (config.self_test == cmdline::SelfTest::HungCpu) tlb::self_test_hung_cpu();  // ends the run
 
     if (config.self_test == cmdline::SelfTest::NullDeref) {
         print("hv: selftest: reading through a null pointer\n");

@@ -13,6 +13,8 @@
 #include "mm/frame_allocator.h"
 #include "mm/rmap.h"
 
+extern "C" void* memset(void*, int, size_t);
+
 namespace hv::mmu_platform {
 namespace {
 
@@ -28,6 +30,7 @@ mm::ObjectCache descs;
 struct Placement {
     uint64_t eptp;
     unsigned cpu;
+    const char* guest;  // its name, for the report of a CPU that never serves
 };
 Placement placements[kMaxGuests];
 SpinLock placement_lock;
@@ -66,13 +69,15 @@ void flush(void*, uint64_t eptp) {
     tlb::flush_local(eptp);
     unsigned self = smp::current_cpu();
     unsigned targets[kMaxGuests];
+    char for_whom[kMaxGuests][48];
     size_t n = 0;
     {
         LockGuard g(placement_lock);
         for (const Placement& p : placements)
-            if (p.eptp == eptp && p.cpu != self) targets[n++] = p.cpu;
+            if (p.eptp == eptp && p.cpu != self)
+                format(for_whom[n], sizeof for_whom[n], "guest '%s'", p.guest), targets[n++] = p.cpu;
     }
-    for (size_t i = 0; i < n; ++i) tlb::flush_cpu(targets[i]);
+    for (size_t i = 0; i < n; ++i) tlb::flush_cpu(targets[i], for_whom[i]);
 }
 
 unsigned cpu(void*) { return smp::current_cpu(); }
@@ -125,14 +130,22 @@ bool free_frames(uint64_t pa, size_t count) {
     LockGuard g(frame_lock);
     return frames->free_contiguous(pa, count);
 }
+
+void zero(uint64_t pa, uint64_t bytes) {
+    constexpr uint64_t kStep = 2ull << 20;
+    for (uint64_t done = 0; done < bytes; done += kStep) {
+        memset(x86::phys_to_virt<char>(pa + done), 0, bytes - done < kStep ? bytes - done : kStep);
+        tlb::serve();
+    }
+}
 mm::Epoch& epoch() { return the_epoch; }
 mm::ObjectCache& rmap_descs() { return descs; }
 
-void place(uint64_t eptp, unsigned cpu) {
+void place(uint64_t eptp, unsigned cpu, const char* guest) {
     LockGuard g(placement_lock);
     for (Placement& p : placements)
         if (!p.eptp) {
-            p = {eptp, cpu};
+            p = {eptp, cpu, guest};
             return;
         }
 }
@@ -140,7 +153,7 @@ void place(uint64_t eptp, unsigned cpu) {
 void unplace(uint64_t eptp) {
     LockGuard g(placement_lock);
     for (Placement& p : placements)
-        if (p.eptp == eptp) p = {0, 0};
+        if (p.eptp == eptp) p = {0, 0, nullptr};
 }
 
 }  // namespace hv::mmu_platform

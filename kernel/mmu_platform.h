@@ -31,10 +31,16 @@ mm::ObjectCache& rmap_descs();
 // free refuses (false) what was not allocated.
 uint64_t alloc_frames(size_t count, size_t align_frames);
 bool free_frames(uint64_t pa, size_t count);
+// Zeroes [pa, pa + bytes) in 2 MiB steps, serving this CPU's flush requests
+// between them: zeroing 1 GiB takes Bochs some 2^30 TSC ticks (one per byte
+// of rep stosb), far past the cross-CPU deadline (kernel/stall.h), and a CPU
+// that works must not look like one that hangs.
+void zero(uint64_t pa, uint64_t bytes);
 
-// Which CPU runs the guest of an EPTP (for cross-CPU flushes); set by the
-// scheduler when it places a VM.
-void place(uint64_t eptp, unsigned cpu);
+// Which CPU runs the guest of an EPTP (for cross-CPU flushes), and the
+// guest's name (kept, not copied: it lives as long as the placement); set
+// when a VM is created.
+void place(uint64_t eptp, unsigned cpu, const char* guest);
 void unplace(uint64_t eptp);
 
 }  // namespace hv::mmu_platform

@@ -49,6 +49,10 @@ struct PerCpu {
     char vmx_why[160];  // why not, when vmx_on is false
 
     WorkSlot work;
+
+    // The name of the guest this CPU runs or is about to enter, nullptr when
+    // none (atomic): what a CPU that waits for this one in vain reports.
+    const char* guest;
 };
 
 PerCpu& percpu(unsigned cpu);

@@ -2,7 +2,11 @@
 
 #include "arch/x86/cpu.h"
 #include "kernel/console.h"
+#include "kernel/format.h"
 #include "kernel/mmu_platform.h"
+#include "kernel/percpu.h"
+#include "kernel/smp.h"
+#include "kernel/stall.h"
 #include "kernel/tlb.h"
 #include "kernel/vm.h"
 #include "kernel/vm_table.h"
@@ -28,11 +32,34 @@ static bool any_guest_can_run() {
     return false;
 }
 
+// An idle CPU waits for the guests of the others. Each CPU that runs one
+// must still answer: a flush round trip, which ends the run naming the CPU
+// if it does not come back within the deadline (a guest that took its CPU
+// out of the hypervisor's reach would otherwise hang the run, silently).
+static void probe_busy_cpus() {
+    unsigned self = smp::current_cpu();
+    bool probed[kMaxCpus] = {};
+    char for_whom[48];
+    format(for_whom, sizeof for_whom, "the liveness probe of idle CPU %u", self);
+    for (unsigned id = 0; id < kMaxGuests; ++id) {
+        Vm* vm = vm_table::get(id);
+        if (!vm || !vm->can_run()) continue;
+        unsigned cpu = vm->spec().cpu;
+        if (cpu == self || cpu >= kMaxCpus || probed[cpu]) continue;
+        probed[cpu] = true;
+        tlb::flush_cpu(cpu, for_whom);
+    }
+}
+
+static void set_running(const char* guest) { __atomic_store_n(&this_cpu()->guest, guest, __ATOMIC_RELAXED); }
+
 void Scheduler::run() {
     mm::Epoch& epoch = mmu_platform::epoch();
     epoch.cpu_online();
+    tlb::cpu_online();
     Vm* current = nullptr;
     size_t prepared = 0;
+    uint64_t next_probe = 0;
     for (;;) {
         // Acquire: a VM added from another CPU is complete when counted.
         size_t count = __atomic_load_n(&count_, __ATOMIC_ACQUIRE);
@@ -50,10 +77,12 @@ void Scheduler::run() {
             }
             if (!__atomic_exchange_n(&first_entry_reported, true, __ATOMIC_RELAXED))
                 print("hv: first VM entry at TSC %lu\n", x86::rdtsc());
+            set_running(vm->name());
             vm->run_slice(kSliceTsc);
             ++ran;
         }
         if (ran) continue;
+        set_running(nullptr);
         // Idle: nothing to run here. A quiescent state, the flushes asked of
         // us and the epoch's callbacks, while another CPU may resume a paused
         // guest of ours or create one here.
@@ -61,7 +90,12 @@ void Scheduler::run() {
         epoch.poll();
         tlb::serve();
         x86::pause();
-        if (any_guest_can_run()) continue;
+        if (any_guest_can_run()) {
+            uint64_t now = x86::rdtsc();
+            if (next_probe && now >= next_probe) probe_busy_cpus();
+            if (!next_probe || now >= next_probe) next_probe = now + stall::deadline_tsc();
+            continue;
+        }
         if (__atomic_load_n(&count_, __ATOMIC_ACQUIRE) != count) continue;  // one was just added
         if (!paused) break;
         // Every guest everywhere is stopped or paused: no one can resume ours.
@@ -69,6 +103,8 @@ void Scheduler::run() {
             if (!vms_[i]->stopped()) vms_[i]->make_current(), current = vms_[i], vms_[i]->abandon();
     }
     for (size_t i = 0; i < prepared; ++i) vms_[i]->retire();
+    set_running(nullptr);
+    tlb::cpu_offline();
     epoch.cpu_offline();
 }
 

@@ -262,11 +262,6 @@ bool wait(unsigned cpu, uint64_t timeout_us) {
     return true;
 }
 
-void wait(unsigned cpu) {
-    if (cpu >= online_count) return;
-    while (load(cpus[cpu].work.state) != WorkState::Free) x86::pause();
-}
-
 void kick(unsigned cpu) {
     if (cpu >= online_count) return;
     x86::apic::send_ipi(cpus[cpu].apic_id, x86::apic::Delivery::Fixed, x86::apic::kVectorKick);

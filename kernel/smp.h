@@ -38,9 +38,9 @@ unsigned current_cpu();
 // (nothing posted) when cpu is not online.
 bool run_on(unsigned cpu, WorkFn fn, void* arg);
 
-// Waits until the work posted to cpu has run. The second form gives up after
-// timeout_us and returns false.
-void wait(unsigned cpu);
+// Waits until the work posted to cpu has run, for at most timeout_us: false
+// if it has not by then (work may run for as long as it likes; a caller that
+// waits for longer decides whether the CPU is still alive).
 bool wait(unsigned cpu, uint64_t timeout_us);
 
 // Sends the kick IPI (apic::kVectorKick) to cpu: it leaves HLT, sends EOI and

@@ -46,7 +46,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     backing_ = mmu_platform::alloc_frames(mem_bytes_ >> 12, k2M >> 12);
     if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
     // Zeroed: a guest must never see what an earlier guest left in a frame.
-    memset(x86::phys_to_virt(backing_), 0, mem_bytes_);
+    mmu_platform::zero(backing_, mem_bytes_);
     if (image)
         memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image->start), image_bytes);
 
@@ -66,7 +66,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     mmu_ready_ = true;
     if (int e = mmu_.set_memory_region(0, 0, mem_bytes_ >> 12, backing_ >> 12, 0); e)
         return fail(why, n, "memslot 0: error %d", e);
-    mmu_platform::place(mmu_.eptp(), cpu_);
+    mmu_platform::place(mmu_.eptp(), cpu_, spec_.name);
     slots_[0] = {backing_, mem_bytes_, 0};
     vmcs_ = mmu_platform::alloc_frames(1, 1);
     if (!vmcs_) return fail(why, n, "no frame for its VMCS");
@@ -326,7 +326,8 @@ int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
 
 int Vm::register_mmio(uint64_t gpa, uint64_t size) {
     uint64_t hpa;
-    if (gpa % 4096 || size != HV_MMIO_SIZE || gpa >= kMaxWindowEnd - size) return -HV_EINVAL;
+    // As for a slot: the region may end exactly at kMaxWindowEnd.
+    if (gpa % 4096 || size != HV_MMIO_SIZE || gpa > kMaxWindowEnd - size) return -HV_EINVAL;
     if (expected_backing(gpa, hpa) || expected_backing(gpa + size - 1, hpa)) return -HV_EEXIST;
     for (size_t i = 0; i < mmio_count_; ++i)
         if (mmio_[i].gpa == gpa) return -HV_EEXIST;

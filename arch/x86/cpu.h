@@ -79,6 +79,10 @@ inline constexpr uint64_t PAE = 1ull << 5, PGE = 1ull << 7, OSFXSR = 1ull << 9, 
 namespace efer {
 inline constexpr uint64_t SCE = 1ull << 0, LME = 1ull << 8, LMA = 1ull << 10, NXE = 1ull << 11;
 }
+// RFLAGS bits (Intel SDM Vol. 1, 3.4.3).
+namespace rflags {
+inline constexpr uint64_t FIXED1 = 1ull << 1, TF = 1ull << 8, IF = 1ull << 9;
+}
 
 // Architectural MSRs used by this kernel (Intel SDM Vol. 4).
 enum class Msr : uint32_t {

@@ -42,6 +42,11 @@ BOCHS_VGAROM = "VGABIOS-lgpl-latest"
 # Writing "Shutdown" to port 0x8900 ends Bochs through a panic of this text:
 # that one is the normal end of a run, not a failure.
 BOCHS_SHUTDOWN_PANIC = "Shutdown port: shutdown requested"
+# Bochs 2.7 refuses `memory: host=` above 2048 (the MiB of host memory that
+# back the guest's) and never boots. guest= may be larger: Bochs backs each
+# block when it is first touched and panics only once host= is used up; the
+# kernel touches only the memory it hands out.
+BOCHS_MAX_HOST_MIB = 2048
 BOCHS_LOG_PATTERNS = re.compile(
     r">>PANIC<<|VMFAIL|VMENTER FAIL|triple fault|with no resolution", re.I)
 
@@ -110,6 +115,8 @@ def parse_args(argv):
                    help="wall-clock watchdog in seconds (default 120)")
     p.add_argument("--expect", action="append", default=[], metavar="REGEX",
                    help="a regex that must match some console line (repeatable)")
+    p.add_argument("--reject", action="append", default=[], metavar="REGEX",
+                   help="a regex that no console line may match (repeatable)")
     p.add_argument("--expect-result", choices=["PASS", "FAIL", "SKIP"], default="PASS",
                    help="the RESULT the run must end with (default PASS)")
     p.add_argument("--quiet", action="store_true",
@@ -125,7 +132,7 @@ def parse_args(argv):
         p.error("--mem must be at least 16 MiB")
     if a.timeout <= 0:
         p.error("--timeout must be positive")
-    for r in a.expect:
+    for r in a.expect + a.reject:
         try:
             re.compile(r)
         except re.error as e:
@@ -193,7 +200,7 @@ def claim_run_dir(runs, name):
 def bochsrc_text(a, iso):
     return "\n".join([
         "# written by tools/harness/run.py",
-        "memory: guest=%d, host=%d" % (a.mem, a.mem),
+        "memory: guest=%d, host=%d" % (a.mem, min(a.mem, BOCHS_MAX_HOST_MIB)),
         "cpu: model=%s, count=%d, ips=50000000, reset_on_triple_fault=0, "
         "ignore_bad_msrs=0" % (a.bochs_cpu, a.smp),
         "clock: sync=none",
@@ -498,6 +505,11 @@ def main(argv):
         rx = re.compile(r)
         if not any(rx.search(l) for l in searchable):
             problems.append("expected line not found: %s" % r)
+    for r in a.reject:
+        rx = re.compile(r)
+        hit = next((l for l in searchable if rx.search(l)), None)
+        if hit is not None:
+            problems.append("rejected line found: %s (matches %s)" % (hit, r))
 
     boot_s = results[0][1] if results else None
     for n in notes:
