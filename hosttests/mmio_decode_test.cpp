@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace hv {
@@ -65,6 +66,64 @@ TEST(MmioDevice, RegistersKeepWhatIsWrittenAndCountAccesses) {
   r.write(HV_MMIO_REGS * 8, 1, 8);      // past the registers: ignored
   EXPECT_EQ(r.read(HV_MMIO_REGS * 8 + 8), 0u);
   EXPECT_EQ(r.read(HV_MMIO_ACCESSES), 8u);
+}
+
+// A guest whose linear pages 1 and 2 map to frames 5 and 3: an instruction
+// that straddles their boundary continues in a frame that does not follow.
+struct TwoPages {
+  std::vector<uint8_t> memory = std::vector<uint8_t>(0x6000, 0xcc);
+  bool second_mapped = true;
+  bool translate(uint64_t la, uint64_t& gpa) const {
+    if (la >> 12 == 1) return gpa = 0x5000 + (la & 0xfff), true;
+    if (la >> 12 == 2 && second_mapped) return gpa = 0x3000 + (la & 0xfff), true;
+    return false;
+  }
+  bool read(uint64_t gpa, void* dst, uint64_t n) const {
+    if (gpa + n > memory.size()) return false;
+    std::copy_n(memory.begin() + long(gpa), n, static_cast<uint8_t*>(dst));
+    return true;
+  }
+  unsigned fetch(uint64_t rip, uint8_t* out) const {
+    return fetch_insn(
+        rip, out, 15, [this](uint64_t la, uint64_t& gpa) { return translate(la, gpa); },
+        [this](uint64_t gpa, void* dst, uint64_t n) { return read(gpa, dst, n); });
+  }
+};
+
+TEST(MmioFetch, InstructionAcrossAPageBoundaryComesFromBothFrames) {
+  for (unsigned split = 1; split <= 2; ++split) {
+    TwoPages g;
+    const uint8_t insn[] = {0x48, 0x89, 0x03};  // mov [rbx], rax
+    for (unsigned i = 0; i < 3; ++i) g.memory[i < split ? 0x6000 - split + i : 0x3000 + i - split] = insn[i];
+    uint8_t bytes[15] = {};
+    ASSERT_EQ(g.fetch(0x2000 - split, bytes), 15u);
+    MmioInsn d{};
+    ASSERT_TRUE(decode_mmio_insn(bytes, 15, d)) << "split after byte " << split;
+    EXPECT_TRUE(d.store);
+    EXPECT_EQ(d.length, 3u);
+  }
+}
+
+TEST(MmioFetch, StopsAtAnUnmappedPage) {
+  TwoPages g;
+  g.second_mapped = false;
+  g.memory[0x5ffe] = 0x48, g.memory[0x5fff] = 0x89;
+  uint8_t bytes[15] = {};
+  EXPECT_EQ(g.fetch(0x1ffe, bytes), 2u);
+  MmioInsn d{};
+  EXPECT_FALSE(decode_mmio_insn(bytes, 2, d));  // cut short: the guest is stopped, not guessed at
+  // An instruction that ends before the unmapped page needs none of it.
+  g.memory[0x5ff8] = 0x48, g.memory[0x5ff9] = 0x8b, g.memory[0x5ffa] = 0x03;
+  EXPECT_EQ(g.fetch(0x1ff8, bytes), 8u);
+  EXPECT_TRUE(decode_mmio_insn(bytes, 8, d));
+  EXPECT_FALSE(d.store);
+}
+
+TEST(MmioFetch, WithinOnePageReadsMaxBytes) {
+  TwoPages g;
+  uint8_t bytes[15] = {};
+  EXPECT_EQ(g.fetch(0x1100, bytes), 15u);
+  EXPECT_EQ(bytes[14], 0xcc);
 }
 
 }  // namespace

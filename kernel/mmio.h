@@ -33,4 +33,24 @@ struct MmioInsn {
 // (8B) with a memory operand, an optional REX prefix and no other prefix.
 bool decode_mmio_insn(const uint8_t* bytes, unsigned n, MmioInsn& out);
 
+// Reads up to max bytes of the instruction at guest-linear address rip into
+// out, page by page: an instruction may straddle a page boundary, and the
+// next page has its own translation (its frame need not follow the first).
+// translate(linear, gpa&) and read(gpa, dst, n) are the guest's page tables
+// and memory. Returns the bytes read: fewer than max where a page is not
+// mapped, which the decoder then judges.
+template <typename Translate, typename Read>
+unsigned fetch_insn(uint64_t rip, uint8_t* out, unsigned max, Translate&& translate, Read&& read) {
+    unsigned n = 0;
+    while (n < max) {
+        const uint64_t la = rip + n;
+        uint64_t gpa;
+        unsigned chunk = 4096 - unsigned(la & 4095);
+        if (chunk > max - n) chunk = max - n;
+        if (!translate(la, gpa) || !read(gpa, out + n, chunk)) break;
+        n += chunk;
+    }
+    return n;
+}
+
 }  // namespace hv

@@ -71,6 +71,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     vmcs_ = mmu_platform::alloc_frames(1, 1);
     if (!vmcs_) return fail(why, n, "no frame for its VMCS");
     if (switches_.pml && !(pml_ = mmu_platform::alloc_frames(1, 1))) return fail(why, n, "no frame for its PML");
+    if (!context_.init(controls_.xsave)) return fail(why, n, "no frames for its register state");
     *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
     regs_.rbx = HV_GUEST_BOOT_GPA;
     if (spec_.start_paused) pause_requested_ = true;
@@ -87,6 +88,7 @@ void Vm::prepare() {
     vmx::write_controls(controls_, mmu_.eptp());
     vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
     vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
+    vmx::vmwrite(vmx::VmcsField::VIRTUAL_APIC_PAGE_ADDR, context_.virtual_apic_page());
     if (pml_) {
         vmx::vmwrite(vmx::VmcsField::SECONDARY_VM_EXEC_CONTROL, controls_.proc2 | vmx::proc2::ENABLE_PML);
         vmx::vmwrite(vmx::VmcsField::PML_ADDRESS, pml_);
@@ -114,6 +116,7 @@ void Vm::destroy() {
         mmu_platform::free_frames(pml_, 1);
         pml_ = 0;
     }
+    context_.destroy();
     if (mmu_ready_) {
         // Zaps every mapping (flushing the TLBs of the CPUs that ran it) and
         // frees the tables after a grace period. No CPU runs this guest any
@@ -137,6 +140,15 @@ void Vm::make_current() {
 }
 
 bool Vm::run_slice(uint64_t slice_tsc) {
+    // For the whole slice the CPU holds this vCPU's registers that VM entry
+    // and exit leave alone; no other guest runs here meanwhile.
+    context_.load();
+    bool stopped = run_entries(slice_tsc);
+    context_.save();
+    return stopped;
+}
+
+bool Vm::run_entries(uint64_t slice_tsc) {
     mm::Epoch& epoch = mmu_platform::epoch();
     ++stats_.slices;
     bool timed = controls_.preemption_timer && slice_tsc;

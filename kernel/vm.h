@@ -16,6 +16,7 @@
 #include "kernel/mmio.h"
 #include "kernel/serving_lock.h"
 #include "kernel/spinlock.h"
+#include "kernel/vcpu_context.h"
 #include "mm/mmu.h"
 #include "include/hv/hypercall.h"
 
@@ -160,6 +161,7 @@ private:
     void import_state();
 
     void destroy();
+    bool run_entries(uint64_t slice_tsc);
     Next handle_exit(uint32_t reason);
     Next stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
     void skip_instruction();
@@ -172,6 +174,8 @@ private:
     static constexpr uint64_t kPmlEntries = 512;
     Next on_io();
     Next on_msr(bool write);
+    Next on_cr_access();
+    Next on_xsetbv();
     Next on_ept_fault(bool misconfig);
     Next emulate_mmio(uint64_t gpa, MmioRegion& r);
     Next on_vmcall();
@@ -185,6 +189,7 @@ private:
     bool mmu_ready_ = false;
     GuestConsole console_;
     GuestRegs regs_{};
+    VcpuContext context_;  // what VM entry and exit do not switch
     uint64_t backing_ = 0;   // host-physical base of the slot
     uint64_t mem_bytes_ = 0;
     uint64_t vmcs_ = 0;

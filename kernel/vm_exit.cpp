@@ -17,13 +17,14 @@ using F = vmx::VmcsField;
 
 uint64_t rd(F f) { return vmx::vmread(f); }
 
-constexpr uint32_t kIa32Efer = 0xc0000080;
 constexpr uint64_t kEptReach = 1ull << 48;  // what a 4-level EPT walk translates
-constexpr uint64_t kEferGuestWritable = x86::efer::SCE | x86::efer::LME | x86::efer::NXE;
 
 // CPUID: hide VMX from guests (no nesting) and say that a hypervisor is there.
 constexpr uint32_t kCpuid1EcxVmx = 1u << 5, kCpuid1EcxHypervisor = 1u << 31;
 constexpr uint32_t kCpuidHypervisorLeaf = 0x40000000;
+// Bits that reflect the guest's CR4, which the host's CPUID does not know,
+// and XSAVES, which guests do not get (no "enable XSAVES/XRSTORS": #UD).
+constexpr uint32_t kCpuid1EcxOsxsave = 1u << 27, kCpuid7EcxOspke = 1u << 4, kCpuidD1EaxXsaves = 1u << 3;
 
 // The 16550 registers a guest's console driver touches.
 constexpr uint16_t kUartThr = HV_GUEST_CONSOLE_PORT, kUartLsr = HV_GUEST_CONSOLE_PORT + 5;
@@ -63,6 +64,10 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
         return on_msr(false);
     case ExitReason::WRMSR:
         return on_msr(true);
+    case ExitReason::CR_ACCESS:
+        return on_cr_access();
+    case ExitReason::XSETBV:
+        return on_xsetbv();
     case ExitReason::EPT_VIOLATION:
     case ExitReason::EPT_MISCONFIG: {
         // A misconfiguration is an MMIO SPTE (mm/mmio_gen.cpp): its generation decides.
@@ -101,7 +106,18 @@ Vm::Next Vm::on_cpuid() {
         r = {kCpuidHypervisorLeaf, 0x7263694d, 0x5669486f, 0x726f7369};
     } else {
         r = x86::cpuid(leaf, sub);
-        if (leaf == 1) r.ecx = (r.ecx & ~kCpuid1EcxVmx) | kCpuid1EcxHypervisor;
+        const uint64_t cr4 = rd(F::GUEST_CR4);  // OSXSAVE and PKE are the guest's own bits
+        if (leaf == 1) {
+            r.ecx = (r.ecx & ~(kCpuid1EcxVmx | kCpuid1EcxOsxsave)) | kCpuid1EcxHypervisor;
+            if (cr4 & x86::cr4::OSXSAVE) r.ecx |= kCpuid1EcxOsxsave;
+        } else if (leaf == 7 && sub == 0) {
+            r.ecx &= ~kCpuid7EcxOspke;
+            if (cr4 & x86::cr4::PKE) r.ecx |= kCpuid7EcxOspke;
+        } else if (leaf == 0xd && sub == 1) {
+            r.eax &= ~kCpuidD1EaxXsaves;
+        }
+        // CPUID.(0xD, 0).EBX, the XSAVE area for the XCR0 in force, is the
+        // guest's: its XCR0 is loaded (kernel/vcpu_context.h).
     }
     regs_.rax = r.eax, regs_.rbx = r.ebx, regs_.rcx = r.ecx, regs_.rdx = r.edx;
     skip_instruction();
@@ -125,33 +141,6 @@ Vm::Next Vm::on_io() {
     } else if (port == kUartThr) {
         console_.put(char(regs_.rax & 0xff));
     }
-    skip_instruction();
-    return Next::Resume;
-}
-
-Vm::Next Vm::on_msr(bool write) {
-    uint32_t msr = uint32_t(regs_.rcx);
-    if (msr != kIa32Efer) {
-        inject_gp();  // every other MSR is absent for guests
-        return Next::Resume;
-    }
-    uint64_t efer = rd(F::GUEST_IA32_EFER);
-    if (!write) {
-        regs_.rax = uint32_t(efer);
-        regs_.rdx = efer >> 32;
-        skip_instruction();
-        return Next::Resume;
-    }
-    uint64_t v = (regs_.rdx << 32) | uint32_t(regs_.rax);
-    // LMA is the CPU's to set (writes to it are ignored); LME may not change
-    // while paging is on; every other bit is reserved (Intel SDM Vol. 4, C0000080H).
-    uint64_t requested = v & ~x86::efer::LMA;
-    bool paging = rd(F::GUEST_CR0) & x86::cr0::PG;
-    if ((requested & ~kEferGuestWritable) || (paging && ((requested ^ efer) & x86::efer::LME))) {
-        inject_gp();
-        return Next::Resume;
-    }
-    vmx::vmwrite(F::GUEST_IA32_EFER, requested | (efer & x86::efer::LMA));
     skip_instruction();
     return Next::Resume;
 }
@@ -188,18 +177,16 @@ Vm::Next Vm::on_ept_fault(bool misconfig) {
 Vm::Next Vm::emulate_mmio(uint64_t gpa, MmioRegion& r) {
     // The instruction, read once into the hypervisor: another vCPU of the
     // guest could rewrite it while we decode.
-    uint64_t rip = rd(F::GUEST_RIP), code;
+    uint64_t rip = rd(F::GUEST_RIP);
     uint8_t bytes[15] = {};
-    unsigned n = unsigned(4096 - (rip & 4095)) < sizeof bytes ? unsigned(4096 - (rip & 4095)) : sizeof bytes;
+    unsigned n = fetch_insn(
+        rip, bytes, sizeof bytes, [this](uint64_t la, uint64_t& gpa) { return translate(la, gpa); },
+        [this](uint64_t gpa, void* dst, uint64_t len) { return read_guest(gpa, dst, len); });
     MmioInsn insn;
-    if (!translate(rip, code) || !read_guest(code, bytes, n) || !decode_mmio_insn(bytes, n, insn) || insn.reg == 4)
+    if (!decode_mmio_insn(bytes, n, insn) || insn.reg == 4)
         return stop(Outcome::BadIo, "MMIO at GPA 0x%lx: instruction %02x %02x %02x %02x at rip=0x%lx not emulated",
                     gpa, bytes[0], bytes[1], bytes[2], bytes[3], rip);
-    static constexpr uint64_t GuestRegs::*kByNumber[16] = {
-        &GuestRegs::rax, &GuestRegs::rcx, &GuestRegs::rdx, &GuestRegs::rbx, nullptr,        &GuestRegs::rbp,
-        &GuestRegs::rsi, &GuestRegs::rdi, &GuestRegs::r8,  &GuestRegs::r9,  &GuestRegs::r10, &GuestRegs::r11,
-        &GuestRegs::r12, &GuestRegs::r13, &GuestRegs::r14, &GuestRegs::r15};
-    uint64_t& reg = regs_.*kByNumber[insn.reg];
+    uint64_t& reg = *gpr(regs_, insn.reg);
     uint64_t offset = gpa - r.gpa;
     if (insn.store)
         r.write(offset, insn.size == 4 ? uint32_t(reg) : reg, insn.size);

@@ -48,6 +48,21 @@ HV_CR_ACCESSORS(3)
 HV_CR_ACCESSORS(4)
 #undef HV_CR_ACCESSORS
 
+// Debug registers 0-3 and 6 (DR7 of a guest lives in its VMCS).
+#define HV_DR_ACCESSORS(n)                                              \
+    inline uint64_t read_dr##n() {                                      \
+        uint64_t v;                                                     \
+        asm volatile("mov %%dr" #n ", %0" : "=r"(v));                   \
+        return v;                                                       \
+    }                                                                   \
+    inline void write_dr##n(uint64_t v) { asm volatile("mov %0, %%dr" #n ::"r"(v)); }
+HV_DR_ACCESSORS(0)
+HV_DR_ACCESSORS(1)
+HV_DR_ACCESSORS(2)
+HV_DR_ACCESSORS(3)
+HV_DR_ACCESSORS(6)
+#undef HV_DR_ACCESSORS
+
 inline uint64_t read_rflags() {
     uint64_t v;
     asm volatile("pushfq; popq %0" : "=r"(v));
@@ -58,6 +73,13 @@ inline uint64_t rdtsc() {
     uint32_t lo, hi;
     asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
     return (uint64_t{hi} << 32) | lo;
+}
+
+// The linear-address width (CPUID.80000008H:EAX[15:8]: 48, or 57 with
+// 5-level paging); an address is canonical when bits 63 down to it agree.
+inline unsigned linear_address_bits() { return (cpuid(0x80000008).eax >> 8) & 0xff; }
+inline bool is_canonical(uint64_t a, unsigned bits) {
+    return uint64_t(int64_t(a << (64 - bits)) >> (64 - bits)) == a;
 }
 
 inline void pause() { asm volatile("pause"); }
@@ -74,7 +96,8 @@ inline constexpr uint64_t PE = 1ull << 0, MP = 1ull << 1, EM = 1ull << 2, TS = 1
 }
 namespace cr4 {
 inline constexpr uint64_t PAE = 1ull << 5, PGE = 1ull << 7, OSFXSR = 1ull << 9, OSXMMEXCPT = 1ull << 10,
-                          VMXE = 1ull << 13;
+                          LA57 = 1ull << 12, VMXE = 1ull << 13, PCIDE = 1ull << 17, OSXSAVE = 1ull << 18,
+                          PKE = 1ull << 22, CET = 1ull << 23;
 }
 namespace efer {
 inline constexpr uint64_t SCE = 1ull << 0, LME = 1ull << 8, LMA = 1ull << 10, NXE = 1ull << 11;
@@ -108,8 +131,13 @@ enum class Msr : uint32_t {
     IA32_VMX_TRUE_EXIT_CTLS = 0x48f,
     IA32_VMX_TRUE_ENTRY_CTLS = 0x490,
     IA32_EFER = 0xc0000080,
+    IA32_STAR = 0xc0000081,
+    IA32_LSTAR = 0xc0000082,
+    IA32_CSTAR = 0xc0000083,
+    IA32_FMASK = 0xc0000084,
     IA32_FS_BASE = 0xc0000100,
     IA32_GS_BASE = 0xc0000101,
+    IA32_KERNEL_GS_BASE = 0xc0000102,
 };
 
 inline uint64_t rdmsr(Msr m) { return rdmsr(uint32_t(m)); }

@@ -18,4 +18,11 @@ inline constexpr uint64_t SIZE_MASK = 7, IN = 1u << 3, STRING = 1u << 4;
 inline constexpr unsigned PORT_SHIFT = 16;
 }  // namespace io_qual
 
+// Control-register access (Table 28-3).
+namespace cr_qual {
+inline constexpr uint64_t CR_MASK = 0xf, ACCESS_MASK = 3, GPR_MASK = 0xf;
+inline constexpr unsigned ACCESS_SHIFT = 4, GPR_SHIFT = 8;
+enum class Access : unsigned { MovToCr = 0, MovFromCr = 1, Clts = 2, Lmsw = 3 };
+}  // namespace cr_qual
+
 }  // namespace hv::vmx

@@ -55,6 +55,9 @@ void write_controls(const Controls& c, uint64_t eptp) {
     w(F::VM_EXIT_MSR_LOAD_COUNT, 0);
     w(F::VM_ENTRY_MSR_LOAD_COUNT, 0);
     w(F::VM_ENTRY_INTR_INFO_FIELD, 0);
+    // No TPR-below-threshold exits: the guest's TPR gates no interrupt of
+    // ours (it takes none), it is only kept for it.
+    w(F::TPR_THRESHOLD, 0);
     w(F::CR0_GUEST_HOST_MASK, cr0_host_owned(c));
     w(F::CR0_READ_SHADOW, kGuestCr0);
     w(F::CR4_GUEST_HOST_MASK, cr4_host_owned(c));

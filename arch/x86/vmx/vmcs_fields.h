@@ -34,6 +34,7 @@ enum class VmcsField : uint32_t {
     VM_ENTRY_MSR_LOAD_ADDR = 0x200a,
     PML_ADDRESS = 0x200e,
     TSC_OFFSET = 0x2010,
+    VIRTUAL_APIC_PAGE_ADDR = 0x2012,
     EPT_POINTER = 0x201a,
     // 64-bit read-only
     GUEST_PHYSICAL_ADDRESS = 0x2400,

@@ -2,6 +2,7 @@
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
+#include "arch/x86/xsave.h"
 #include "arch/x86/vmx/controls.h"
 #include "arch/x86/vmx/instructions.h"
 #include "kernel/console.h"
@@ -64,18 +65,24 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     c.preemption_timer_shift = unsigned(rdmsr(Msr::IA32_VMX_MISC) & 0x1f);
     // No MSR bitmap: every RDMSR/WRMSR exits, so the guest sees only the MSRs
     // we emulate. Unconditional I/O exiting: the guest owns no port.
-    c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::ACTIVATE_SECONDARY_CONTROLS,
+    // The TPR shadow: a guest's MOV to CR8 goes to its own virtual-APIC page,
+    // not to this CPU's local APIC, whose TPR would otherwise block the
+    // hypervisor's own IPIs (every CPU with EPT has it).
+    c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::USE_TPR_SHADOW |
+                        proc::ACTIVATE_SECONDARY_CONTROLS,
                     rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS), missing);
     if (missing) return fail(why, n, "VMX unusable: processor-based controls 0x%lx not supported", missing);
     uint64_t proc2_cap = rdmsr(Msr::IA32_VMX_PROCBASED_CTLS2);
     c.proc2 = adjust(proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST, proc2_cap, missing);
     if (missing & proc2::ENABLE_EPT) return fail(why, n, "VMX unusable: no EPT (secondary controls 0x%lx)", missing);
     if (missing) return fail(why, n, "VMX unusable: no unrestricted guest (secondary controls 0x%lx)", missing);
-    c.exit = adjust(exit_ctl::HOST_ADDRESS_SPACE_SIZE | exit_ctl::SAVE_IA32_EFER | exit_ctl::LOAD_IA32_EFER |
-                        exit_ctl::SAVE_IA32_PAT | exit_ctl::LOAD_IA32_PAT,
+    // DR7 and IA32_DEBUGCTL are the guest's from its VMCS: loaded at entry,
+    // saved at exit (which then sets DR7 to 0x400 and clears DEBUGCTL).
+    c.exit = adjust(exit_ctl::HOST_ADDRESS_SPACE_SIZE | exit_ctl::SAVE_DEBUG_CONTROLS | exit_ctl::SAVE_IA32_EFER |
+                        exit_ctl::LOAD_IA32_EFER | exit_ctl::SAVE_IA32_PAT | exit_ctl::LOAD_IA32_PAT,
                     rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_EXIT_CTLS : Msr::IA32_VMX_EXIT_CTLS), missing);
     if (missing) return fail(why, n, "VMX unusable: VM-exit controls 0x%lx not supported", missing);
-    c.entry = adjust(entry_ctl::LOAD_IA32_EFER | entry_ctl::LOAD_IA32_PAT,
+    c.entry = adjust(entry_ctl::LOAD_DEBUG_CONTROLS | entry_ctl::LOAD_IA32_EFER | entry_ctl::LOAD_IA32_PAT,
                      rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_ENTRY_CTLS : Msr::IA32_VMX_ENTRY_CTLS), missing);
     if (missing) return fail(why, n, "VMX unusable: VM-entry controls 0x%lx not supported", missing);
     // A guest starts in 32-bit mode; the CPU sets this control itself at each
@@ -112,6 +119,8 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
         frames.free(region);
         return fail(why, n, "VMXON failed (region at 0x%lx)", region);
     }
+    c.xsave = x86::xsave_features();
+    x86::enable_xsave(c.xsave);
     return true;
 }
 

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86/xsave.h"
+
 namespace hv::mm {
 class FrameAllocator;
 }
@@ -28,6 +30,8 @@ struct Controls {
     // Page-modification logging with EPT A/D bits can be turned on (per VM,
     // dirty_log=pml); not set in proc2 here.
     bool pml;
+    // How guests' x87/SSE/AVX state is kept (kernel/vcpu_context.h).
+    x86::XsaveFeatures xsave;
 };
 
 // Checks that this CPU can run our guests (VMX, EPT with 4-level walks and

@@ -1,0 +1,78 @@
+// RDMSR and WRMSR: every one exits (no MSR bitmap), so a guest sees only the
+// MSRs emulated here. Those whose guest value the VMCS holds are read and
+// written there; those VM entry and exit do not switch are kept per vCPU
+// (kernel/vcpu_context.h). Any other MSR, or a value the processor would
+// refuse, is a #GP for the guest, as for an MSR its CPU does not have.
+#include "arch/x86/cpu.h"
+#include "arch/x86/vmx/instructions.h"
+#include "kernel/vm.h"
+
+namespace hv {
+namespace {
+
+using F = vmx::VmcsField;
+using x86::Msr;
+
+constexpr uint64_t kEferGuestWritable = x86::efer::SCE | x86::efer::LME | x86::efer::NXE;
+
+bool read_vmcs_msr(uint32_t msr, uint64_t& v) {
+    switch (Msr(msr)) {
+    case Msr::IA32_EFER:
+        v = vmx::vmread(F::GUEST_IA32_EFER);
+        return true;
+    case Msr::IA32_FS_BASE:
+        v = vmx::vmread(F::GUEST_FS_BASE);
+        return true;
+    case Msr::IA32_GS_BASE:
+        v = vmx::vmread(F::GUEST_GS_BASE);
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool write_vmcs_msr(uint32_t msr, uint64_t v, unsigned linear_bits) {
+    switch (Msr(msr)) {
+    case Msr::IA32_EFER: {
+        // LMA is the CPU's to set (writes to it are ignored); LME may not
+        // change while paging is on; every other bit is reserved (Intel SDM
+        // Vol. 4, C0000080H).
+        uint64_t efer = vmx::vmread(F::GUEST_IA32_EFER), requested = v & ~x86::efer::LMA;
+        bool paging = vmx::vmread(F::GUEST_CR0) & x86::cr0::PG;
+        if ((requested & ~kEferGuestWritable) || (paging && ((requested ^ efer) & x86::efer::LME))) return false;
+        vmx::vmwrite(F::GUEST_IA32_EFER, requested | (efer & x86::efer::LMA));
+        return true;
+    }
+    case Msr::IA32_FS_BASE:
+    case Msr::IA32_GS_BASE:
+        // VM entry would refuse a non-canonical base; WRMSR refuses it first.
+        if (!x86::is_canonical(v, linear_bits)) return false;
+        vmx::vmwrite(Msr(msr) == Msr::IA32_FS_BASE ? F::GUEST_FS_BASE : F::GUEST_GS_BASE, v);
+        return true;
+    default:
+        return false;
+    }
+}
+
+}  // namespace
+
+Vm::Next Vm::on_msr(bool write) {
+    uint32_t msr = uint32_t(regs_.rcx);
+    uint64_t v = (regs_.rdx << 32) | uint32_t(regs_.rax);
+    // The two sets are disjoint: false from both is an MSR guests do not
+    // have or a value refused.
+    bool ok = write ? write_vmcs_msr(msr, v, context_.linear_address_bits()) || context_.write_msr(msr, v)
+                    : read_vmcs_msr(msr, v) || context_.read_msr(msr, v);
+    if (!ok) {
+        inject_gp();  // the instruction is not skipped: the fault comes from it
+        return Next::Resume;
+    }
+    if (!write) {
+        regs_.rax = uint32_t(v);
+        regs_.rdx = v >> 32;
+    }
+    skip_instruction();
+    return Next::Resume;
+}
+
+}  // namespace hv
