@@ -166,6 +166,7 @@ struct hv_stats {
 #define HV_ENOENT 2
 #define HV_EFAULT 14
 #define HV_EAGAIN 11
+#define HV_ENOMEM 12
 #define HV_EBUSY 16
 #define HV_EEXIST 17
 #define HV_EINVAL 22
