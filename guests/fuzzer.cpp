@@ -84,7 +84,7 @@ bool port_access() {
 
 bool documented_errno(int64_t r) {
     return r == -HV_EPERM || r == -HV_ENOENT || r == -HV_EAGAIN || r == -HV_EFAULT || r == -HV_EBUSY ||
-           r == -HV_EEXIST || r == -HV_EINVAL || r == -HV_ENOSPC || r == -HV_ENOSYS;
+           r == -HV_EEXIST || r == -HV_EINVAL || r == -HV_ENOSPC || r == -HV_ENOMEM || r == -HV_ENOSYS;
 }
 
 }  // namespace
