@@ -263,8 +263,8 @@ int probe(const Args& args) {
         ++changed;
     }
     st->phase = kDone;
-    print("isolation: mark %lu: %u registers checked%s; %u held another guest's values at start, %u changed while "
-          "it ran; interleaved: %s\n",
+    print("isolation: mark %lu: %u registers checked%s, %u held another guest's values at start, %u changed while "
+          "it ran, interleaved: %s\n",
           mark, avx ? kRegs : kLegacyRegs, avx ? " (AVX)" : "", leaked, changed, interleaved ? "yes" : "no");
     return leaked || changed || bad || !interleaved ? 1 : 0;
 }
