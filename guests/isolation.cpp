@@ -3,7 +3,7 @@
 // those registers hold their reset values at start, set them to values of
 // their own (from mark=), wait until the other guest has run, and check that
 // theirs are intact: the x87 control word, MXCSR, XMM0-15 (and YMM0-15's
-// upper halves when the CPU offers AVX), DR0-3, DR6, DR7, CR2, CR8,
+// upper halves when the CPU offers AVX), DR0-3, DR6, DR7, CR2, CR8, CR0.CD/NW,
 // KERNEL_GS_BASE (read with RDMSR and through SWAPGS), STAR, LSTAR, CSTAR
 // and SFMASK.
 //
@@ -42,13 +42,14 @@ constexpr uint32_t kIa32Star = 0xc0000081, kIa32Lstar = 0xc0000082, kIa32Cstar =
 constexpr uint64_t kCr4Osfxsr = 1ull << 9, kCr4Osxmmexcpt = 1ull << 10, kCr4Fsgsbase = 1ull << 16,
                    kCr4Osxsave = 1ull << 18;
 constexpr uint64_t kXcr0X87 = 1, kXcr0Sse = 2, kXcr0Avx = 4;
+constexpr uint64_t kCr0Nw = 1ull << 29, kCr0Cd = 1ull << 30;
 // A time slice is 2^22 TSC ticks (kernel/scheduler.h): a pause this long in
 // a spin loop means another guest had the CPU.
 constexpr uint64_t kGap = 1ull << 20;
 
 // Every register checked, as 64-bit values.
 enum Reg : unsigned {
-    FCW, MXCSR, DR0, DR1, DR2, DR3, DR6, DR7, CR2, CR8,
+    FCW, MXCSR, DR0, DR1, DR2, DR3, DR6, DR7, CR2, CR8, CR0_CACHE,
     KGS, KGS_SWAPGS, STAR, LSTAR, CSTAR, SFMASK,
     XMM,                // XMM0 low, XMM0 high, XMM1 low, ...
     YMM_HI = XMM + 32,  // YMM0[255:128] low, high, ...
@@ -56,7 +57,7 @@ enum Reg : unsigned {
 };
 constexpr unsigned kLegacyRegs = YMM_HI;
 
-const char* const kNames[] = {"x87 FCW", "MXCSR", "DR0", "DR1", "DR2", "DR3", "DR6", "DR7", "CR2", "CR8",
+const char* const kNames[] = {"x87 FCW", "MXCSR", "DR0", "DR1", "DR2", "DR3", "DR6", "DR7", "CR2", "CR8", "CR0.CD|NW",
                               "KERNEL_GS_BASE", "KERNEL_GS_BASE (SWAPGS)", "STAR", "LSTAR", "CSTAR", "SFMASK"};
 
 struct Regs {
@@ -87,6 +88,7 @@ void expected(uint64_t mark, uint64_t cr8, Regs& r) {
     r.v[DR7] = mark ? 0x400 | (mark & 1 ? 0x100 : 0x200) | (mark & 3) << 18 : 0x400;  // LE/GE, LEN0: nothing armed
     r.v[CR2] = mark ? 0x7ff000000abcull + mark * 0x1000 : 0;
     r.v[CR8] = mark && cr8 < 16 ? cr8 : 0;  // 16: left alone
+    r.v[CR0_CACHE] = mark == 0 ? 0 : mark & 1 ? kCr0Cd : kCr0Cd | kCr0Nw;  // (NW without CD is a #GP)
     r.v[KGS] = r.v[KGS_SWAPGS] = mark ? 0xffff800000001234ull | mark << 32 : 0;
     r.v[STAR] = mark ? 0x0023001000000000ull | mark : 0;
     r.v[LSTAR] = mark ? 0xffffffff81000000ull + mark * 0x10 : 0;
@@ -133,6 +135,7 @@ void read_regs(Regs& r, bool avx) {
     asm volatile("mov %%dr7, %0" : "=r"(r.v[DR7]));
     asm volatile("mov %%cr2, %0" : "=r"(r.v[CR2]));
     asm volatile("mov %%cr8, %0" : "=r"(r.v[CR8]));
+    r.v[CR0_CACHE] = read_cr0() & (kCr0Cd | kCr0Nw);
     const uint32_t msrs[] = {kIa32KernelGsBase, kIa32Star, kIa32Lstar, kIa32Cstar, kIa32Fmask};
     const Reg at[] = {KGS, STAR, LSTAR, CSTAR, SFMASK};
     for (unsigned i = 0; i < 5; ++i) r.faulted[at[i]] = try_rdmsr(msrs[i], r.v[at[i]]) >= 0;
@@ -159,6 +162,10 @@ unsigned write_regs(const Regs& r, bool cr8) {
     asm volatile("mov %0, %%cr2" ::"r"(r.v[CR2]));
     if (cr8) asm volatile("mov %0, %%cr8" ::"r"(r.v[CR8]));
     unsigned bad = 0;
+    if (int v = try_write_cr0((read_cr0() & ~(kCr0Cd | kCr0Nw)) | r.v[CR0_CACHE]); v >= 0) {
+        print("isolation: MOV CR0 (CD, NW) raised exception %d\n", v);
+        ++bad;
+    }
     const uint32_t msrs[] = {kIa32KernelGsBase, kIa32Star, kIa32Lstar, kIa32Cstar, kIa32Fmask};
     const Reg at[] = {KGS, STAR, LSTAR, CSTAR, SFMASK};
     for (unsigned i = 0; i < 5; ++i)

@@ -1,7 +1,8 @@
 // Writes to control registers that exit. MOV to CR0 or CR4 exits when it
 // would change a bit the hypervisor owns (the guest/host masks of
-// arch/x86/vmx/vmcs.cpp: CR0.NE and CR4.VMXE, which VMX fixes to 1, and any
-// bit the CPU does not have); the exit comes before the processor's own
+// arch/x86/vmx/vmcs.cpp: CR0.NE and CR4.VMXE, which VMX fixes to 1, CR0.CD
+// and CR0.NW, which VM entry and exit do not switch, and any bit the CPU
+// does not have); the exit comes before the processor's own
 // checks of the value, so they are made here, on the whole value as the
 // guest sees it: an illegal one is a #GP for the guest, as on hardware; a
 // legal one is applied, the owned bits kept at what VMX needs and shown to
@@ -52,8 +53,9 @@ bool write_cr0(const vmx::Controls& c, uint64_t v) {
     if (paging_off && (efer & x86::efer::LMA) && (rd(F::GUEST_CS_AR_BYTES) & kCsArLong)) return false;  // 64-bit mode
     if (paging_off && (cr4 & cr4::PCIDE)) return false;
     if (!(v & cr0::WP) && (cr4 & cr4::CET)) return false;
-    // With unrestricted guest, PE and PG are the guest's despite FIXED0.
-    vmx::vmwrite(F::GUEST_CR0, (v | (c.cr0_fixed0 & ~(cr0::PE | cr0::PG))) & c.cr0_fixed1);
+    // With unrestricted guest, PE and PG are the guest's despite FIXED0; CD
+    // and NW are the guest's in the shadow only (arch/x86/vmx/vmcs.cpp).
+    vmx::vmwrite(F::GUEST_CR0, ((v & ~(cr0::CD | cr0::NW)) | (c.cr0_fixed0 & ~(cr0::PE | cr0::PG))) & c.cr0_fixed1);
     vmx::vmwrite(F::CR0_READ_SHADOW, v);
     if ((paging_on || paging_off) && (efer & x86::efer::LME)) {
         uint64_t entry = rd(F::VM_ENTRY_CONTROLS) & ~uint64_t(vmx::entry_ctl::IA32E_MODE_GUEST);

@@ -31,8 +31,12 @@ constexpr uint64_t kGuestRflags = kRflagsFixed | kRflagsIf;
 // The guest owns a CR0/CR4 bit unless VMX fixes it; the fixed ones are
 // host-owned (set in the guest/host mask) and the guest reads the shadow. With
 // unrestricted guest, CR0.PE and CR0.PG are the guest's despite FIXED0.
+// CR0.CD and CR0.NW are the host's too: VM entry and exit leave them as they
+// are (Intel SDM Vol. 3C, 28.5.1), so a guest's would stay for the host and
+// the next guest on the CPU; a guest's writes go to the shadow only
+// (kernel/vm_cr.cpp), as KVM keeps them.
 uint64_t cr0_host_owned(const Controls& c) {
-    return (c.cr0_fixed0 & ~(x86::cr0::PE | x86::cr0::PG)) | ~c.cr0_fixed1;
+    return (c.cr0_fixed0 & ~(x86::cr0::PE | x86::cr0::PG)) | ~c.cr0_fixed1 | x86::cr0::CD | x86::cr0::NW;
 }
 uint64_t cr4_host_owned(const Controls& c) { return c.cr4_fixed0 | ~c.cr4_fixed1; }
 
