@@ -161,7 +161,7 @@ private:
     void import_state();
 
     void destroy();
-    bool run_entries(uint64_t slice_tsc);
+    bool run_entries(uint64_t slice_tsc);  // run_slice's loop, with context_ loaded
     Next handle_exit(uint32_t reason);
     Next stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
     void skip_instruction();
