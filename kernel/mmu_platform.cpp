@@ -9,6 +9,7 @@
 #include "kernel/limits.h"
 #include "kernel/smp.h"
 #include "kernel/spinlock.h"
+#include "kernel/stall.h"
 #include "kernel/tlb.h"
 #include "mm/frame_allocator.h"
 #include "mm/rmap.h"
@@ -95,7 +96,12 @@ void kick_cpus(void*) {
         if (c != self) smp::kick(c);
 }
 
-const mm::Platform the_platform{nullptr, p2v, v2p, alloc, free_pages, meta, flush, cpu, relax, kick_cpus};
+uint64_t clock(void*) { return x86::rdtsc(); }
+uint64_t wait_limit(void*) { return stall::deadline_tsc(); }
+void unresponsive(void*, unsigned cpu, const char* what) { stall::unresponsive("epoch", cpu, "%s", what); }
+
+const mm::Platform the_platform{nullptr, p2v,  v2p,       alloc,      free_pages, meta,        flush,
+                                cpu,     relax, kick_cpus, clock,      wait_limit, unresponsive};
 
 }  // namespace
 

@@ -295,7 +295,7 @@ int Vm::set_memory_region(const hv_memory_region& r) {
         uint64_t pages = r.memory_size >> 12;
         pa = mmu_platform::alloc_frames(pages, r.memory_size % (2ull << 20) ? 1 : 512);
         if (!pa) return -HV_ENOSPC;
-        memset(x86::phys_to_virt(pa), 0, r.memory_size);
+        mmu_platform::zero(pa, r.memory_size);  // serves flush requests as it goes
     }
     int e = mmu_.set_memory_region(r.slot, r.guest_phys_addr >> 12, r.memory_size >> 12, pa >> 12, r.flags);
     if (e) {

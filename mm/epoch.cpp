@@ -156,12 +156,25 @@ bool Epoch::synchronize() {
   Cpu& self = cpus_[p_->cpu()];
   if (self.qs.load(std::memory_order_relaxed) != kOffline) quiescent_state();
   bool kicked = false;
+  uint64_t start = p_->wait_start();
   while (completed() < target) {
     if (!kicked) { p_->kick(); kicked = true; }
     p_->pause();
     if (self.qs.load(std::memory_order_relaxed) != kOffline) quiescent_state();
+    if (p_->overdue(start)) {
+      p_->unresponsive(p_->ctx, laggard(target), "did not pass a quiescent state for a grace period");
+      start = p_->wait_start();
+    }
   }
   return true;
+}
+
+unsigned Epoch::laggard(uint64_t target) const {
+  for (unsigned c = 0; c < kMaxCpus; ++c) {
+    const uint64_t q = cpus_[c].qs.load(std::memory_order_acquire);
+    if (q != kOffline && q < target) return c;
+  }
+  return kMaxCpus;  // none any more
 }
 
 bool Epoch::barrier() {

@@ -102,7 +102,9 @@ class Epoch {
   size_t poll();
 
   // Waits for a full grace period (reporting the caller's own QS). Refused
-  // (false) inside a read section: it would wait for itself forever.
+  // (false) inside a read section: it would wait for itself forever. A CPU
+  // that holds the grace period past the platform's wait deadline is named
+  // through Platform::unresponsive (the kernel ends the run there).
   bool synchronize();
 
   // Waits until every callback queued before the call has run.
@@ -125,6 +127,8 @@ class Epoch {
   uint64_t completed() const;
   void note_completed(uint64_t g) const;
   uint64_t start_gp_locked();
+  // The first online CPU that has not passed a quiescent state for target.
+  unsigned laggard(uint64_t target) const;
 
   const Platform* p_ = nullptr;
   size_t max_pending_ = 0;

@@ -86,6 +86,14 @@ struct Platform {
   void (*relax)(void* ctx) = nullptr;
   void (*kick_cpus)(void* ctx) = nullptr;
 
+  // Deadlines of cross-CPU waits (all nullable: no deadline). clock() is a
+  // monotonic tick count, wait_limit() the ticks a wait may last;
+  // unresponsive() names the CPU that made a wait overrun (the kernel ends
+  // the run there; a host test may make the CPU answer and return).
+  uint64_t (*clock)(void* ctx) = nullptr;
+  uint64_t (*wait_limit)(void* ctx) = nullptr;
+  void (*unresponsive)(void* ctx, unsigned cpu, const char* what) = nullptr;
+
   // Convenience wrappers, so that call sites read like the kernel's.
   template <typename T = void>
   T* va(uint64_t pa) const { return static_cast<T*>(phys_to_virt(ctx, pa)); }
@@ -97,6 +105,11 @@ struct Platform {
   unsigned cpu() const { return cpu_id(ctx); }
   void pause() const { relax(ctx); }
   void kick() const { if (kick_cpus) kick_cpus(ctx); }
+  // A wait's start, and whether it has overrun its deadline since.
+  uint64_t wait_start() const { return clock ? clock(ctx) : 0; }
+  bool overdue(uint64_t start) const {
+    return clock && wait_limit && unresponsive && clock(ctx) - start > wait_limit(ctx);
+  }
 };
 
 }  // namespace hv::mm

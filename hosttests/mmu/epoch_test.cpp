@@ -141,5 +141,41 @@ TEST_F(EpochTest, SynchronizeCompletesAGracePeriod) {
   EXPECT_TRUE(e_.gp_completed(e_.gp_seq()));
 }
 
+// No wait is unbounded: a CPU that never passes a quiescent state is named
+// once the platform's deadline passes (the kernel ends the run there; here
+// the CPU is then taken offline, and the grace period completes).
+TEST(EpochDeadline, AGracePeriodHeldPastTheDeadlineNamesTheCpu) {
+  host::Arena arena{16};
+  Platform p = *arena.platform();
+  struct Clock {
+    uint64_t now = 0;
+    unsigned named = ~0u;
+    Epoch* e = nullptr;
+  };
+  static Clock clk;
+  clk = Clock{};
+  p.ctx = arena.platform()->ctx;
+  p.clock = [](void*) { return clk.now += 10; };  // every look at the clock: 10 ticks
+  p.wait_limit = [](void*) { return uint64_t{1000}; };
+  p.unresponsive = [](void*, unsigned cpu, const char*) {
+    clk.named = cpu;
+    host::set_cpu(cpu);
+    clk.e->cpu_offline();  // in the kernel the run ends instead
+    host::set_cpu(0);
+  };
+  Epoch e;
+  clk.e = &e;
+  e.init(&p, 4);
+  host::set_cpu(0);
+  ASSERT_TRUE(e.cpu_online());
+  host::set_cpu(2);
+  ASSERT_TRUE(e.cpu_online());  // and never passes a quiescent state
+  host::set_cpu(0);
+  EXPECT_TRUE(e.synchronize());
+  EXPECT_EQ(clk.named, 2u);
+  EXPECT_GE(clk.now, 1000u) << "named only after the deadline";
+  e.cpu_offline();
+}
+
 }  // namespace
 }  // namespace hv::mm
