@@ -2,9 +2,11 @@
 // anything else stops the guest with the exit named. Guest input is hostile:
 // every register a handler reads is checked before it is used.
 #include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
 #include "arch/x86/vmx/exit_qualification.h"
 #include "arch/x86/vmx/instructions.h"
 #include "include/hv/hypercall.h"
+#include "kernel/cpuid_policy.h"
 #include "kernel/hypercall.h"
 #include "kernel/smp.h"
 #include "kernel/vm.h"
@@ -18,13 +20,6 @@ using F = vmx::VmcsField;
 uint64_t rd(F f) { return vmx::vmread(f); }
 
 constexpr uint64_t kEptReach = 1ull << 48;  // what a 4-level EPT walk translates
-
-// CPUID: hide VMX from guests (no nesting) and say that a hypervisor is there.
-constexpr uint32_t kCpuid1EcxVmx = 1u << 5, kCpuid1EcxHypervisor = 1u << 31;
-constexpr uint32_t kCpuidHypervisorLeaf = 0x40000000;
-// Bits that reflect the guest's CR4, which the host's CPUID does not know,
-// and XSAVES, which guests do not get (no "enable XSAVES/XRSTORS": #UD).
-constexpr uint32_t kCpuid1EcxOsxsave = 1u << 27, kCpuid7EcxOspke = 1u << 4, kCpuidD1EaxXsaves = 1u << 3;
 
 // The 16550 registers a guest's console driver touches.
 constexpr uint16_t kUartThr = HV_GUEST_CONSOLE_PORT, kUartLsr = HV_GUEST_CONSOLE_PORT + 5;
@@ -100,25 +95,9 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
 
 Vm::Next Vm::on_cpuid() {
     uint32_t leaf = uint32_t(regs_.rax), sub = uint32_t(regs_.rcx);
-    x86::CpuidResult r{};
-    if (leaf == kCpuidHypervisorLeaf) {
-        // Highest hypervisor leaf, then the vendor signature "MicroHVisor\0".
-        r = {kCpuidHypervisorLeaf, 0x7263694d, 0x5669486f, 0x726f7369};
-    } else {
-        r = x86::cpuid(leaf, sub);
-        const uint64_t cr4 = rd(F::GUEST_CR4);  // OSXSAVE and PKE are the guest's own bits
-        if (leaf == 1) {
-            r.ecx = (r.ecx & ~(kCpuid1EcxVmx | kCpuid1EcxOsxsave)) | kCpuid1EcxHypervisor;
-            if (cr4 & x86::cr4::OSXSAVE) r.ecx |= kCpuid1EcxOsxsave;
-        } else if (leaf == 7 && sub == 0) {
-            r.ecx &= ~kCpuid7EcxOspke;
-            if (cr4 & x86::cr4::PKE) r.ecx |= kCpuid7EcxOspke;
-        } else if (leaf == 0xd && sub == 1) {
-            r.eax &= ~kCpuidD1EaxXsaves;
-        }
-        // CPUID.(0xD, 0).EBX, the XSAVE area for the XCR0 in force, is the
-        // guest's: its XCR0 is loaded (kernel/vcpu_context.h).
-    }
+    const x86::CpuidResult h = x86::cpuid(leaf, sub);
+    const cpuid_policy::Regs r = cpuid_policy::guest_view(leaf, sub, {h.eax, h.ebx, h.ecx, h.edx},
+                                                         {x86::tsc::hz(), rd(F::GUEST_CR4)});
     regs_.rax = r.eax, regs_.rbx = r.ebx, regs_.rcx = r.ecx, regs_.rdx = r.edx;
     skip_instruction();
     return Next::Resume;
