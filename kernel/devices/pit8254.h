@@ -16,6 +16,12 @@
 // write() advance first, so an expiry that fell before a guest access is
 // delivered before the access changes the counter.
 //
+// At power-on no counter counts and every OUT is low (the datasheet leaves
+// them undefined; there is no BIOS to have programmed them). A control word
+// sets OUT as the chip does - low in mode 0, high in the others - so the first
+// programming of counter 0 in modes 2-5 is itself a rising edge on IRQ0: one
+// early tick, which Linux takes in its stride as it does on hardware.
+//
 // Missed periods: when advance() finds several periodic expiries due (the
 // guest was descheduled, the timer fired late) it delivers one edge, counts
 // the rest in coalesced(), and keeps the counter's phase (the next expiry is
