@@ -30,7 +30,7 @@ TEST(Cmdline, EmptyLineRunsTheDefaultScenarioALocalLiveMigration) {
   EXPECT_TRUE(p.config.default_scenario);
   ASSERT_EQ(p.config.guest_count, 3u);
   EXPECT_STREQ(p.config.guests[0].image, "dirtier");
-  EXPECT_EQ(p.config.guests[0].mem_mib, kDefaultGuestMemMib);
+  EXPECT_EQ(p.config.guests[0].mem_mib, 0u) << "the default, chosen at launch once the image is known";
   EXPECT_EQ(p.config.guests[0].expect, Outcome::Stopped);
   EXPECT_STREQ(p.config.guests[1].image, "");
   EXPECT_TRUE(p.config.guests[1].start_paused);
@@ -100,6 +100,36 @@ TEST(Cmdline, AGuestDescriptionAloneIsParsedAsTheGuestWordIs) {
   EXPECT_TRUE(g.manual_protect && g.initially_set);
   EXPECT_FALSE(parse_guest("dst:mem=7", 9, g, err, sizeof err));
   EXPECT_NE(std::string(err).find("even number of MiB"), std::string::npos) << err;
+}
+
+TEST(Cmdline, ALinuxGuestsCommandLineKeepsItsSpacesAndCommasInDoubleQuotes) {
+  Parsed p = parse_line("guest=linux:cmdline=\"console=ttyS0,115200 quiet hv.mode=check\",initrd=rd,cpu=1 guest=m");
+  ASSERT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(p.config.guest_count, 2u);
+  const GuestSpec& g = p.config.guests[0];
+  EXPECT_TRUE(g.has_cmdline);
+  EXPECT_STREQ(g.cmdline, "console=ttyS0,115200 quiet hv.mode=check");
+  EXPECT_TRUE(g.has_initrd);
+  EXPECT_STREQ(g.initrd, "rd");
+  EXPECT_EQ(g.cpu, 1u);
+  EXPECT_STREQ(g.args, "") << "cmdline and initrd are the kernel's, not the guest's arguments";
+  EXPECT_FALSE(p.config.guests[1].has_cmdline);
+  Parsed none = parse_line("guest=linux:initrd=none");
+  ASSERT_TRUE(none.ok) << none.error;
+  EXPECT_TRUE(none.config.guests[0].has_initrd);
+  EXPECT_STREQ(none.config.guests[0].initrd, "");
+}
+
+TEST(Cmdline, AnOpenDoubleQuoteOrAQuoteInsideACmdlineIsRefused) {
+  Parsed open = parse_line("guest=linux:cmdline=\"console=ttyS0 quiet");
+  EXPECT_FALSE(open.ok);
+  EXPECT_NE(open.error.find("double quote is not closed"), std::string::npos) << open.error;
+  Parsed inside = parse_line("guest=linux:cmdline=\"a\"b\"\"");
+  EXPECT_FALSE(inside.ok);
+  std::string long_line = "guest=linux:cmdline=\"" + std::string(600, 'x') + "\"";
+  Parsed too_long = parse_line(long_line.c_str());
+  EXPECT_FALSE(too_long.ok);
+  EXPECT_NE(too_long.error.find("longer than 511"), std::string::npos) << too_long.error;
 }
 
 TEST(Cmdline, EveryOutcomeNameRoundTrips) {

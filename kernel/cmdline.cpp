@@ -27,6 +27,21 @@ void split(Str s, char c, Str& head, Str& tail) {
     tail = {nullptr, 0};
 }
 
+// split() that skips a c between double quotes (a guest's cmdline="...").
+void split_unquoted(Str s, char c, Str& head, Str& tail) {
+    bool quoted = false;
+    for (size_t i = 0; i < s.n; ++i) {
+        if (s.p[i] == '"') quoted = !quoted;
+        if (s.p[i] == c && !quoted) {
+            head = {s.p, i};
+            tail = {s.p + i + 1, s.n - i - 1};
+            return;
+        }
+    }
+    head = s;
+    tail = {nullptr, 0};
+}
+
 bool parse_u64(Str s, uint64_t& out) {
     if (s.n == 0 || s.n > 19) return false;
     uint64_t v = 0;
@@ -119,7 +134,7 @@ public:
     // NAME[:KEY=VALUE,...], the guest= word's value (also HV_HC_CREATE_GUEST's).
     bool parse_guest_spec(Str v, GuestSpec& g) {
         g = GuestSpec{};
-        g.mem_mib = kDefaultGuestMemMib;
+        g.mem_mib = 0;  // the default, once the image is known (guests::launch)
         g.expect = Outcome::Exited;
         Str name, rest;
         split(v, ':', name, rest);
@@ -129,13 +144,29 @@ public:
         size_t args_len = 0;
         while (rest.p && rest.n) {
             Str kv, more;
-            split(rest, ',', kv, more);
+            split_unquoted(rest, ',', kv, more);
             Str key, value;
             split(kv, '=', key, value);
             if (!value.p || key.n == 0) return fail("guest argument must be KEY=VALUE", kv);
             if (key.is("mem")) {
                 if (!parse_u64(value, g.mem_mib) || g.mem_mib < 2 || g.mem_mib > kMaxGuestMemMib || g.mem_mib % 2)
                     return fail("guest mem= must be an even number of MiB in 2..1024", kv);
+            } else if (key.is("cmdline")) {
+                Str text = value;
+                if (text.n >= 2 && text.p[0] == '"' && text.p[text.n - 1] == '"') text = Str{text.p + 1, text.n - 2};
+                for (size_t i = 0; i < text.n; ++i)
+                    if (text.p[i] == '"') return fail("guest cmdline: a double quote inside the value", kv);
+                if (text.n >= sizeof g.cmdline) return fail("guest cmdline longer than 511 bytes", kv);
+                copy(g.cmdline, text);
+                g.has_cmdline = true;
+            } else if (key.is("initrd")) {
+                g.has_initrd = true;
+                if (value.is("none")) {
+                    g.initrd[0] = '\0';
+                } else {
+                    if (!valid_name(value)) return fail("guest initrd must be none or 1-31 of [A-Za-z0-9_.-]", value);
+                    copy(g.initrd, value);
+                }
             } else if (key.is("role")) {
                 if (!value.is("control")) return fail("guest role must be control", value);
                 g.control = true;
@@ -201,7 +232,12 @@ bool parse(const char* line, Config& out, char* err, size_t err_size) {
     while (*s) {
         while (*s == ' ' || *s == '\t') ++s;
         const char* b = s;
-        while (*s && *s != ' ' && *s != '\t') ++s;
+        bool quoted = false;  // a double-quoted part keeps its spaces: guest=linux:cmdline="a b"
+        while (*s && (quoted || (*s != ' ' && *s != '\t'))) quoted ^= *s++ == '"';
+        if (quoted) {
+            format(err, err_size, "kernel command line: a double quote is not closed");
+            return false;
+        }
         if (s > b && !p.word(Str{b, size_t(s - b)})) return false;
     }
     if (out.guest_count) return true;

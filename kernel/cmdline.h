@@ -25,6 +25,12 @@
 //                     optionally with every bit initially set
 //       cpu=N         the CPU it runs on (default 0)
 //       mmio_gen_start=N  start its memslot generation at N (to reach the MMIO wrap-around)
+//     A guest whose image is a Linux bzImage (docs/linux-guest.md) boots through the
+//     Linux boot protocol on a PC platform (8259, 8254, 16550, CMOS, 8042); for it:
+//       cmdline="..."  its kernel command line (default kLinuxCmdline below); the
+//                     double quotes keep spaces and commas in one value
+//       initrd=NAME|none  the module loaded as its initrd (default initramfs, if present)
+//     and mem= defaults to 128 MiB.
 //       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
 //
 // Without a guest= word the default scenario runs, a local live migration:
@@ -46,13 +52,24 @@
 namespace hv::cmdline {
 
 inline constexpr uint64_t kDefaultGuestMemMib = 16;
+inline constexpr uint64_t kDefaultLinuxMemMib = 128;
+inline constexpr size_t kGuestCmdlineMax = 512;
+// What a Linux guest's command line is by default (../shared/linux-guest.md's
+// fast one: no ACPI, PCI or crypto self-tests; the console on the 16550).
+inline constexpr const char* kLinuxCmdline =
+    "console=ttyS0,115200 quiet cryptomgr.notests acpi=off pci=off nokaslr mitigations=off 8250.nr_uarts=1 "
+    "io_delay=none";
 inline constexpr uint64_t kMaxGuestMemMib = 1024;
 
 struct GuestSpec {
     char name[HV_GUEST_NAME_MAX];
     char args[HV_GUEST_ARGS_MAX];  // what the guest sees: the keys the kernel does not take
     char image[HV_GUEST_NAME_MAX];  // "" for an empty guest (image=none)
-    uint64_t mem_mib;
+    uint64_t mem_mib;               // 0: the default (kDefaultGuestMemMib, or kDefaultLinuxMemMib)
+    char cmdline[kGuestCmdlineMax];  // a Linux guest's command line; "" with has_cmdline false: the default
+    bool has_cmdline;
+    char initrd[HV_GUEST_NAME_MAX];  // a Linux guest's initrd module; "" with has_initrd: none
+    bool has_initrd;
     Outcome expect;
     bool control;
     bool start_paused;

@@ -62,14 +62,26 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
         format(why, n, "guest id %u is taken", id);
         return -HV_EEXIST;
     }
-    if (!vm->create(image, why, n)) {
+    // A Linux guest's initrd: initrd=NAME, or the initramfs module if the ISO has one.
+    const mb2::Module* initrd = nullptr;
+    if (Vm::is_linux_image(image)) {
+        const char* name = spec.has_initrd ? spec.initrd : "initramfs";
+        if (name[0]) initrd = mb2::find_module(*boot_info, name);
+        if (spec.has_initrd && name[0] && !initrd) {
+            format(why, n, "no initrd module named '%s' among the boot modules", name);
+            LockGuard g(launch_lock);
+            vm_table::destroy(vm);
+            return -HV_ENOENT;
+        }
+    }
+    if (!vm->create(image, initrd, why, n)) {
         LockGuard g(launch_lock);
         vm_table::destroy(vm);
         return -HV_ENOSPC;
     }
     // Said before the scheduler may run it (its console lines come after),
     // and only for a guest that has everything it needs to start.
-    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, spec.mem_mib,
+    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, vm->spec().mem_mib,
           spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
           spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
     if (!schedulers[spec.cpu].add(vm)) {

@@ -34,12 +34,21 @@ bool fail(char* why, size_t n, const char* fmt, ...) {
 
 }  // namespace
 
-bool Vm::create(const mb2::Module* image, char* why, size_t n) {
+bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, size_t n) {
+    pc_ = is_linux_image(image);
+    if (spec_.mem_mib == 0) spec_.mem_mib = pc_ ? cmdline::kDefaultLinuxMemMib : cmdline::kDefaultGuestMemMib;
     mem_bytes_ = spec_.mem_mib << 20;
     uint64_t image_bytes = image ? image->end - image->start : 0;
-    if (image && (image_bytes == 0 || image_bytes > mem_bytes_ - HV_GUEST_LOAD_GPA))
+    linuxboot::LinuxLayout layout{};
+    if (pc_) {
+        layout = linuxboot::plan(x86::phys_to_virt<uint8_t>(image->start), image_bytes, mem_bytes_,
+                                 initrd ? initrd->end - initrd->start : 0,
+                                 spec_.has_cmdline ? spec_.cmdline : cmdline::kLinuxCmdline, why, n);
+        if (!layout.ok) return false;
+    } else if (image && (image_bytes == 0 || image_bytes > mem_bytes_ - HV_GUEST_LOAD_GPA)) {
         return fail(why, n, "image of %lu bytes does not fit in %lu MiB at 0x%x", image_bytes, spec_.mem_mib,
                     HV_GUEST_LOAD_GPA);
+    }
 
     // The slot is backed by host frames aligned to 2 MiB, so that the MMU
     // maps it with huge EPT pages from the start.
@@ -47,15 +56,19 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
     // Zeroed: a guest must never see what an earlier guest left in a frame.
     mmu_platform::zero(backing_, mem_bytes_);
-    if (image)
-        memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image->start), image_bytes);
-
-    auto* boot = x86::phys_to_virt<hv_guest_boot>(backing_ + HV_GUEST_BOOT_GPA);
-    boot->magic = HV_GUEST_BOOT_MAGIC;
-    boot->abi_version = HV_ABI_VERSION;
-    boot->mem_bytes = mem_bytes_;
-    format(boot->name, sizeof boot->name, "%s", spec_.name);
-    format(boot->args, sizeof boot->args, "%s", spec_.args);
+    if (pc_) {
+        if (!load_linux(layout, image, initrd, why, n)) return false;
+    } else {
+        if (image)
+            memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image->start),
+                   image_bytes);
+        auto* boot = x86::phys_to_virt<hv_guest_boot>(backing_ + HV_GUEST_BOOT_GPA);
+        boot->magic = HV_GUEST_BOOT_MAGIC;
+        boot->abi_version = HV_ABI_VERSION;
+        boot->mem_bytes = mem_bytes_;
+        format(boot->name, sizeof boot->name, "%s", spec_.name);
+        format(boot->args, sizeof boot->args, "%s", spec_.args);
+    }
 
     mm::Mmu::Config cfg;
     cfg.manual_protect = spec_.manual_protect;
@@ -73,7 +86,7 @@ bool Vm::create(const mb2::Module* image, char* why, size_t n) {
     if (switches_.pml && !(pml_ = mmu_platform::alloc_frames(1, 1))) return fail(why, n, "no frame for its PML");
     if (!context_.init(controls_.xsave)) return fail(why, n, "no frames for its register state");
     *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
-    regs_.rbx = HV_GUEST_BOOT_GPA;
+    if (!pc_) regs_.rbx = HV_GUEST_BOOT_GPA;
     if (spec_.start_paused) pause_requested_ = true;
     return true;
 }
@@ -88,6 +101,7 @@ void Vm::prepare() {
     vmx::write_controls(controls_, mmu_.eptp());
     vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
     vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
+    if (pc_) write_linux_entry_state();
     vmx::vmwrite(vmx::VmcsField::VIRTUAL_APIC_PAGE_ADDR, context_.virtual_apic_page());
     if (pml_) {
         vmx::vmwrite(vmx::VmcsField::SECONDARY_VM_EXEC_CONTROL, controls_.proc2 | vmx::proc2::ENABLE_PML);
@@ -157,12 +171,23 @@ bool Vm::run_entries(uint64_t slice_tsc) {
         // The timer restarts from the VMCS value at every entry, so each entry
         // gets what is left of the slice: a guest that exits often is still
         // preempted on time.
+        // A PC-platform guest's timer fires on time too: the preemption timer
+        // stops at its next expiry if that comes first, and what is due then
+        // is injected before the entry.
         if (timed) {
             uint64_t now = x86::rdtsc();
             if (now >= deadline) return false;
-            uint64_t ticks = (deadline - now) >> controls_.preemption_timer_shift;
+            uint64_t until = deadline;
+            if (pc_) {
+                const uint64_t event = next_platform_event(now);
+                if (event < until) until = event > now ? event : now;
+            }
+            uint64_t ticks = (until - now) >> controls_.preemption_timer_shift;
             vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
+        } else if (pc_) {
+            next_platform_event(x86::rdtsc());
         }
+        if (pc_) inject_interrupt();
         // A CPU in a guest holds no reference into the MMU: entering and
         // leaving are quiescent states. Flushes asked of this CPU are done
         // before the guest can use a stale translation.
@@ -183,6 +208,7 @@ bool Vm::run_entries(uint64_t slice_tsc) {
         }
         launched_ = true;
         if (pml_) drain_pml();
+        requeue_interrupted_event();
         uint32_t reason = uint32_t(vmx::vmread(vmx::VmcsField::VM_EXIT_REASON));
         uint32_t basic = reason & vmx::kExitReasonBasicMask;
         ++stats_.exits[basic < vmx::kExitReasonCount ? basic : vmx::kExitReasonCount];
@@ -230,6 +256,7 @@ bool Vm::service_requests() {
         has_pending_ = false;
         __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
     }
+    if (!paused_ && !woken()) return false;  // in HLT, and no interrupt yet
     return !paused_ && !stopped_;
 }
 

@@ -10,9 +10,11 @@
 #include "arch/x86/vmx/exit_reason.h"
 #include "arch/x86/vmx/vmx.h"
 #include "kernel/cmdline.h"
+#include "kernel/devices/legacy_platform.h"
 #include "kernel/guest_console.h"
 #include "kernel/guest_outcome.h"
 #include "kernel/guest_regs.h"
+#include "kernel/linux/loader.h"
 #include "kernel/mmio.h"
 #include "kernel/serving_lock.h"
 #include "kernel/spinlock.h"
@@ -32,6 +34,7 @@ struct VmStats {
     uint64_t hypercalls, hypercall_errors;
     uint64_t slices;                             // times the scheduler ran it
     uint64_t ept_fault_cycles;                   // TSC in on_ept_fault (the MMU's fault paths)
+    uint64_t interrupts_injected, halts;         // a PC-platform guest's
 };
 
 // What a memtest guest reported (HV_HC_MEMTEST_REPORT).
@@ -50,15 +53,19 @@ struct Window {
 class Vm {
 public:
     Vm(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls, const mm::MmuSwitches& switches)
-        : id_(id), spec_(spec), controls_(controls), switches_(switches), cpu_(spec.cpu), console_(spec_.name) {}
+        : id_(id), spec_(spec), controls_(controls), switches_(switches), cpu_(spec.cpu), console_(spec_.name),
+          legacy_(devices::ByteSink{&Vm::console_byte, this}, devices::ResetLine{&Vm::reset_line, this}) {}
     ~Vm() { destroy(); }
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
 
     // Allocates and zeroes the slot, loads the image (none: empty memory),
-    // builds the VMCS. False with a reason in why when resources run out or
-    // the image does not fit.
-    bool create(const mb2::Module* image, char* why, size_t why_size);
+    // builds the VMCS. A Linux bzImage is loaded by the boot protocol, with
+    // initrd (nullable) as its initrd, and gets the PC platform. False with a
+    // reason in why when resources run out or the image does not fit.
+    bool create(const mb2::Module* image, const mb2::Module* initrd, char* why, size_t why_size);
+    // A Linux bzImage (the boot protocol's magic numbers; create() checks the rest).
+    static bool is_linux_image(const mb2::Module* image);
 
     // Runs the vCPU on this CPU until the guest stops (true) or has used
     // slice_tsc TSC ticks (false; 0 means no limit). The caller has made this
@@ -180,6 +187,23 @@ private:
     Next emulate_mmio(uint64_t gpa, MmioRegion& r);
     Next on_vmcall();
 
+    // The PC platform of a Linux guest (vm_platform.cpp): port I/O, time,
+    // interrupts into the guest, HLT as "idle until the next interrupt".
+    bool load_linux(const linuxboot::LinuxLayout& l, const mb2::Module* image, const mb2::Module* initrd,
+                    char* why, size_t n);
+    void write_linux_entry_state();
+    Next platform_io(uint16_t port, unsigned size, bool in);
+    Next on_hlt();
+    uint64_t platform_now(uint64_t tsc) const;       // PIT ticks since the guest was created
+    uint64_t tsc_at(uint64_t ticks) const;            // the TSC when the platform reaches ticks
+    uint64_t next_platform_event(uint64_t tsc);        // TSC of the next timer event, or ~0
+    void inject_interrupt();
+    void set_interrupt_window(bool on);
+    void requeue_interrupted_event();
+    bool woken();
+    static void console_byte(void* vm, uint8_t byte);
+    static void reset_line(void* vm, devices::ResetSource source);
+
     unsigned id_;
     cmdline::GuestSpec spec_;
     const vmx::Controls& controls_;
@@ -214,6 +238,16 @@ private:
     char reason_[160] = "";
     VmStats stats_{};
     MemtestReport memtest_{};
+
+    // A Linux guest's platform and boot state.
+    devices::LegacyPlatform legacy_;
+    bool pc_ = false;              // the guest has the PC platform (a Linux guest)
+    bool halted_ = false;          // in HLT with interrupts on: runs at its next interrupt
+    bool window_ = false;          // interrupt-window exiting is on
+    const char* reset_by_ = nullptr;  // the guest pulled the reset line: which way
+    uint64_t tsc0_ = 0;            // the TSC at platform tick 0
+    uint64_t ticks_per_tsc_q32_ = 0, tsc_per_tick_q20_ = 0;
+    linuxboot::EntryState linux_entry_{};
 };
 
 }  // namespace hv

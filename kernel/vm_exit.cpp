@@ -36,6 +36,11 @@ unsigned guest_cpl() { return unsigned(rd(F::GUEST_SS_AR_BYTES) >> 5) & 3; }
 
 void Vm::skip_instruction() {
     vmx::vmwrite(F::GUEST_RIP, rd(F::GUEST_RIP) + rd(F::VM_EXIT_INSTRUCTION_LEN));
+    // The instruction after an STI or a MOV SS is done: its interrupt shadow
+    // with it (else "sti; hlt" would leave the guest unable to take the
+    // interrupt that wakes it).
+    const uint64_t intr = rd(F::GUEST_INTERRUPTIBILITY_INFO);
+    if (intr & 3) vmx::vmwrite(F::GUEST_INTERRUPTIBILITY_INFO, intr & ~uint64_t(3));
 }
 
 void Vm::inject_gp() {
@@ -81,9 +86,12 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
     case ExitReason::PML_FULL:
         return Next::Resume;  // run_slice() has drained the log; the write is retried
     case ExitReason::PREEMPTION_TIMER:
-        return Next::Yield;  // its time slice is over
+    case ExitReason::INTERRUPT_WINDOW:
+        // The end of the slice (run_entries() yields), or the PC platform's
+        // timer, or a window to inject in: run_entries() sees to each.
+        return Next::Resume;
     case ExitReason::HLT:
-        return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt source to wake it", rip);
+        return on_hlt();
     case ExitReason::TRIPLE_FAULT:
         return stop(Outcome::TripleFault, "triple fault at rip=0x%lx", rip);
     default:
@@ -110,6 +118,7 @@ Vm::Next Vm::on_io() {
     bool in = q & vmx::io_qual::IN;
     if (q & vmx::io_qual::STRING)
         return stop(Outcome::BadIo, "string I/O (%s port 0x%x) is not emulated", in ? "INS from" : "OUTS to", port);
+    if (pc_) return platform_io(port, size, in);
     uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
     if (in) {
         // Nothing else is behind the guest's ports: they read as a floating
