@@ -30,6 +30,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MKISO = os.path.join(REPO, "tools", "mkiso")
+# The Linux guest's files, which the build makes from the payload of
+# `tools/hv setup` (docs/linux-guest.md), and their Multiboot2 module names.
+# When the payload is absent the build has neither and the ISO lacks them.
+LINUX_MODULES = (("linux", "bzImage"), ("initramfs", "initramfs.cpio"))
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_SKIP = 0, 1, 2, 3
 
@@ -333,6 +337,9 @@ def main(argv):
             return EXIT_ERROR
     have = sorted(f[:-4] for f in os.listdir(guests_dir) if f.endswith(".bin")) \
         if os.path.isdir(guests_dir) else []
+    extra = [(name, os.path.join(build, "linux", f)) for name, f in LINUX_MODULES]
+    extra = [(name, path) for name, path in extra if os.path.isfile(path)]
+    have += [name for name, _ in extra]
     for g in a.guest:
         name, _, gargs = g.partition(":")
         if re.search(r"\s", g) or not name:
@@ -341,8 +348,10 @@ def main(argv):
         images = [kv[6:] for kv in gargs.split(",") if kv.startswith("image=")]
         name = images[-1] if images else name
         if name != "none" and name not in have:
-            say("error: no guest image %s/%s.bin (have: %s)"
-                % (guests_dir, name, " ".join(have) or "none"), sys.stderr)
+            hint = " (the Linux payload: run tools/hv setup)" \
+                if name in dict(LINUX_MODULES) else ""
+            say("error: no guest image %s/%s.bin (have: %s)%s"
+                % (guests_dir, name, " ".join(have) or "none", hint), sys.stderr)
             return EXIT_ERROR
 
     words = []
@@ -361,6 +370,8 @@ def main(argv):
     mk = [MKISO, "--out", iso, "--kernel", kernel, "--symbols", symbols,
           "--guests-dir", guests_dir if os.path.isdir(guests_dir) else run_dir,
           "--cmdline", cmdline]
+    for name, path in extra:
+        mk += ["--module", path, name]
     r = subprocess.run(mk, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         sys.stdout.write(r.stdout.decode("utf-8", "replace"))
