@@ -501,9 +501,8 @@ TEST(LinuxLoader, TheDebianCloudKernel) {
   std::vector<uint8_t> img = slurp(path);
   if (img.empty()) GTEST_SKIP() << "no Linux payload at " << path << ": run tools/hv setup";
 
-  const char* cmdline =
-      "console=ttyS0,115200 quiet tsc_early_khz=50000 cryptomgr.notests acpi=off pci=off nokaslr "
-      "mitigations=off 8250.nr_uarts=1 io_delay=none hv.mode=check";
+  const std::string line = std::string(kFastCmdline) + " tsc_early_khz=50000 hv.mode=check";
+  const char* cmdline = line.c_str();
   const size_t initrd = 2028280;  // about the project's initramfs
   Planned p = run(img.data(), img.size(), 128 * MiB, initrd, cmdline);
   ASSERT_TRUE(p.l.ok) << p.why;
