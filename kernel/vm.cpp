@@ -56,9 +56,7 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
     if (!backing_) return fail(why, n, "no %lu MiB of contiguous host memory for its slot", spec_.mem_mib);
     // Zeroed: a guest must never see what an earlier guest left in a frame.
     mmu_platform::zero(backing_, mem_bytes_);
-    if (pc_) {
-        if (!load_linux(layout, image, initrd, why, n)) return false;
-    } else {
+    if (!pc_) {
         if (image)
             memcpy(x86::phys_to_virt<char>(backing_ + HV_GUEST_LOAD_GPA), x86::phys_to_virt(image->start),
                    image_bytes);
@@ -81,6 +79,8 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
         return fail(why, n, "memslot 0: error %d", e);
     mmu_platform::place(mmu_.eptp(), cpu_, spec_.name);
     slots_[0] = {backing_, mem_bytes_, 0};
+    // Through write_guest, so after slot 0 exists (the one path that dirty-logs).
+    if (pc_ && !load_linux(layout, image, initrd, why, n)) return false;
     vmcs_ = mmu_platform::alloc_frames(1, 1);
     if (!vmcs_) return fail(why, n, "no frame for its VMCS");
     if (switches_.pml && !(pml_ = mmu_platform::alloc_frames(1, 1))) return fail(why, n, "no frame for its PML");

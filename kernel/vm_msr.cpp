@@ -15,6 +15,30 @@ using x86::Msr;
 
 constexpr uint64_t kEferGuestWritable = x86::efer::SCE | x86::efer::LME | x86::efer::NXE;
 
+// What a guest reads of the platform MSRs a stock Linux touches
+// (../shared/linux-guest.md), with the writes it may make:
+// - IA32_FEATURE_CONTROL: locked, VMX off (no nesting); writes #GP, as on a
+//   locked register.
+// - IA32_BIOS_SIGN_ID: microcode revision 0; Linux writes 0 before reading it
+//   (the write is the architectural way to latch it) and that is accepted.
+// - IA32_MISC_ENABLE: fast strings on, BTS and PEBS unavailable (no
+//   debug store), XD not disabled; a write must leave it as it is but for
+//   the fast-strings bit, which reads back.
+constexpr uint64_t kFeatureControlLocked = 1;
+constexpr uint64_t kMiscEnableFastStrings = 1u << 0, kMiscEnableBtsUnavailable = 1u << 11,
+                   kMiscEnablePebsUnavailable = 1u << 12;
+constexpr uint64_t kMiscEnable = kMiscEnableFastStrings | kMiscEnableBtsUnavailable | kMiscEnablePebsUnavailable;
+
+// IA32_PAT: eight memory types, each 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB)
+// or 7 (UC-); any other value is a #GP (Intel SDM Vol. 3A, 13.12.2).
+bool valid_pat(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+        const unsigned t = unsigned(v >> (8 * i)) & 0xff;
+        if (t == 2 || t == 3 || t > 7) return false;
+    }
+    return true;
+}
+
 bool read_vmcs_msr(uint32_t msr, uint64_t& v) {
     switch (Msr(msr)) {
     case Msr::IA32_EFER:
@@ -25,6 +49,27 @@ bool read_vmcs_msr(uint32_t msr, uint64_t& v) {
         return true;
     case Msr::IA32_GS_BASE:
         v = vmx::vmread(F::GUEST_GS_BASE);
+        return true;
+    case Msr::IA32_SYSENTER_CS:
+        v = vmx::vmread(F::GUEST_SYSENTER_CS);
+        return true;
+    case Msr::IA32_SYSENTER_ESP:
+        v = vmx::vmread(F::GUEST_SYSENTER_ESP);
+        return true;
+    case Msr::IA32_SYSENTER_EIP:
+        v = vmx::vmread(F::GUEST_SYSENTER_EIP);
+        return true;
+    case Msr::IA32_PAT:
+        v = vmx::vmread(F::GUEST_IA32_PAT);
+        return true;
+    case Msr::IA32_FEATURE_CONTROL:
+        v = kFeatureControlLocked;
+        return true;
+    case Msr::IA32_BIOS_SIGN_ID:
+        v = 0;
+        return true;
+    case Msr::IA32_MISC_ENABLE:
+        v = kMiscEnable;
         return true;
     default:
         return false;
@@ -49,6 +94,22 @@ bool write_vmcs_msr(uint32_t msr, uint64_t v, unsigned linear_bits) {
         if (!x86::is_canonical(v, linear_bits)) return false;
         vmx::vmwrite(Msr(msr) == Msr::IA32_FS_BASE ? F::GUEST_FS_BASE : F::GUEST_GS_BASE, v);
         return true;
+    case Msr::IA32_SYSENTER_CS:
+        vmx::vmwrite(F::GUEST_SYSENTER_CS, uint32_t(v));
+        return true;
+    case Msr::IA32_SYSENTER_ESP:
+    case Msr::IA32_SYSENTER_EIP:
+        if (!x86::is_canonical(v, linear_bits)) return false;  // VM entry checks them too
+        vmx::vmwrite(Msr(msr) == Msr::IA32_SYSENTER_ESP ? F::GUEST_SYSENTER_ESP : F::GUEST_SYSENTER_EIP, v);
+        return true;
+    case Msr::IA32_PAT:
+        if (!valid_pat(v)) return false;
+        vmx::vmwrite(F::GUEST_IA32_PAT, v);
+        return true;
+    case Msr::IA32_BIOS_SIGN_ID:
+        return true;
+    case Msr::IA32_MISC_ENABLE:
+        return (v & ~kMiscEnableFastStrings) == (kMiscEnable & ~kMiscEnableFastStrings);
     default:
         return false;
     }
