@@ -120,6 +120,16 @@ TEST(Cmdline, ALinuxGuestsCommandLineKeepsItsSpacesAndCommasInDoubleQuotes) {
   EXPECT_STREQ(none.config.guests[0].initrd, "");
 }
 
+TEST(Cmdline, AWordGrubQuotedAsAWholeIsUnquoted) {
+  // What GRUB's multiboot2 makes of the grub.cfg word 'guest=linux:cmdline="a b"'.
+  Parsed p = parse_line("loglevel=info \"guest=linux:cmdline=\\\"console=ttyS0,115200 quiet\\\"\" guest=m");
+  ASSERT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(p.config.guest_count, 2u);
+  EXPECT_STREQ(p.config.guests[0].cmdline, "console=ttyS0,115200 quiet");
+  EXPECT_STREQ(p.config.guests[1].name, "m");
+  EXPECT_FALSE(parse_line("\"guest=linux").ok);
+}
+
 TEST(Cmdline, AnOpenDoubleQuoteOrAQuoteInsideACmdlineIsRefused) {
   Parsed open = parse_line("guest=linux:cmdline=\"console=ttyS0 quiet");
   EXPECT_FALSE(open.ok);

@@ -196,6 +196,7 @@ public:
                 g.start_paused = true;
             } else if (key.is("expect")) {
                 if (!parse_outcome(value.p, value.n, g.expect)) return fail("unknown expected outcome", value);
+                g.has_expect = true;
             } else {
                 size_t need = args_len + (args_len ? 1 : 0) + kv.n;
                 if (need >= sizeof g.args) return fail("guest arguments longer than HV_GUEST_ARGS_MAX", kv);
@@ -229,9 +230,31 @@ bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.default_scenario = false;
     Parser p(&out, err, err_size);
     const char* s = line;
+    char unquoted[kGuestCmdlineMax + 256];
     while (*s) {
         while (*s == ' ' || *s == '\t') ++s;
         const char* b = s;
+        if (*s == '"') {
+            // GRUB hands an argument with blanks over in double quotes, with
+            // its own double quotes and backslashes escaped by a backslash:
+            // "guest=linux:cmdline=\"a b\"" is the word guest=linux:cmdline="a b".
+            size_t n = 0;
+            for (++s; *s && *s != '"'; ++s) {
+                if (*s == '\\' && (s[1] == '"' || s[1] == '\\')) ++s;
+                if (n + 1 == sizeof unquoted) {
+                    format(err, err_size, "kernel command line: a quoted word longer than %zu bytes", n);
+                    return false;
+                }
+                unquoted[n++] = *s;
+            }
+            if (*s != '"') {
+                format(err, err_size, "kernel command line: a double quote is not closed");
+                return false;
+            }
+            ++s;
+            if (!p.word(Str{unquoted, n})) return false;
+            continue;
+        }
         bool quoted = false;  // a double-quoted part keeps its spaces: guest=linux:cmdline="a b"
         while (*s && (quoted || (*s != ' ' && *s != '\t'))) quoted ^= *s++ == '"';
         if (quoted) {

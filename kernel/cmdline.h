@@ -30,7 +30,7 @@
 //       cmdline="..."  its kernel command line (default kLinuxCmdline below); the
 //                     double quotes keep spaces and commas in one value
 //       initrd=NAME|none  the module loaded as its initrd (default initramfs, if present)
-//     and mem= defaults to 128 MiB.
+//     and mem= defaults to 128 MiB, expect= to reset.
 //       any other KEY=VALUE is passed to the guest in hv_guest_boot.args
 //
 // Without a guest= word the default scenario runs, a local live migration:
@@ -71,6 +71,7 @@ struct GuestSpec {
     char initrd[HV_GUEST_NAME_MAX];  // a Linux guest's initrd module; "" with has_initrd: none
     bool has_initrd;
     Outcome expect;
+    bool has_expect;  // expect= given (a Linux guest's default is reset, not exit)
     bool control;
     bool start_paused;
     bool manual_protect, initially_set;

@@ -76,7 +76,7 @@ Regs guest_view(uint32_t leaf, uint32_t sub, Regs r, const GuestFacts& g) {
         if (g.tsc_hz <= 0xffffffffu) return {1, 1, uint32_t(g.tsc_hz), 0};
         return {1, uint32_t(g.tsc_hz / 1000), 1000, 0};
     case 0x16: {
-        const uint32_t mhz = uint32_t(g.tsc_hz / 1000000);
+        const uint32_t mhz = uint32_t((g.tsc_hz + 500000) / 1000000);  // nearest: 49.998 MHz is 50
         return {mhz, mhz, 100, 0};
     }
     case kHypervisorLeaf:

@@ -20,11 +20,12 @@ enum class Outcome : uint8_t {
     Stopped,       // stopped by the control guest (HV_HC_STOP_GUEST)
     Abandoned,     // left paused when no guest could resume it any more
     Reset,         // the guest reset its machine (8042 pulse, port 0xcf9): a guest OS's reboot
+    Panicked,      // a guest OS said it panicked (its console's panic line)
 };
 
 inline constexpr const char* kOutcomeNames[] = {
     "exit", "exit_failing", "triple_fault", "outside_slot", "halted", "bad_io", "entry_failed", "unexpected",
-    "stopped", "abandoned", "reset",
+    "stopped", "abandoned", "reset", "panic",
 };
 
 inline constexpr const char* outcome_name(Outcome o) { return kOutcomeNames[size_t(o)]; }

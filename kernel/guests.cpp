@@ -83,7 +83,7 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     // and only for a guest that has everything it needs to start.
     print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, vm->spec().mem_mib,
           spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
-          spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(spec.expect));
+          spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(vm->spec().expect));
     if (!schedulers[spec.cpu].add(vm)) {
         format(why, n, "CPU %u runs kMaxGuests guests already", spec.cpu);
         print("guest %u %s: not started: %s\n", id, spec.name, why);

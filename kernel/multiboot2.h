@@ -25,7 +25,7 @@ inline constexpr size_t kTagAlign = 8;
 // the boot information. Overflowing them is an error, because silently
 // dropping RAM or a guest image would surface much later as a mystery.
 inline constexpr size_t kMaxMemoryRegions = 128;
-inline constexpr size_t kMaxModules = 16;
+inline constexpr size_t kMaxModules = 32;
 
 // Tag types we interpret (Multiboot2 spec, section 3.6); others are skipped.
 enum class TagType : uint32_t {

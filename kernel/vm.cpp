@@ -37,6 +37,8 @@ bool fail(char* why, size_t n, const char* fmt, ...) {
 bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, size_t n) {
     pc_ = is_linux_image(image);
     if (spec_.mem_mib == 0) spec_.mem_mib = pc_ ? cmdline::kDefaultLinuxMemMib : cmdline::kDefaultGuestMemMib;
+    // A Linux guest ends by resetting its machine (its /init's checks pass) unless told otherwise.
+    if (pc_ && !spec_.has_expect) spec_.expect = Outcome::Reset;
     mem_bytes_ = spec_.mem_mib << 20;
     uint64_t image_bytes = image ? image->end - image->start : 0;
     linuxboot::LinuxLayout layout{};

@@ -245,6 +245,7 @@ private:
     bool halted_ = false;          // in HLT with interrupts on: runs at its next interrupt
     bool window_ = false;          // interrupt-window exiting is on
     const char* reset_by_ = nullptr;  // the guest pulled the reset line: which way
+    bool panicked_ = false;        // its console said it panicked
     uint64_t tsc0_ = 0;            // the TSC at platform tick 0
     uint64_t ticks_per_tsc_q32_ = 0, tsc_per_tick_q20_ = 0;
     linuxboot::EntryState linux_entry_{};

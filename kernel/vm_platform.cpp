@@ -128,7 +128,11 @@ void Vm::write_linux_entry_state() {
 
 // ---- port I/O ----
 
-void Vm::console_byte(void* vm, uint8_t byte) { static_cast<Vm*>(vm)->console_.put(char(byte)); }
+void Vm::console_byte(void* vm, uint8_t byte) {
+    Vm* self = static_cast<Vm*>(vm);
+    self->console_.put(char(byte));
+    if (!self->panicked_ && self->console_.panic()) self->panicked_ = true;
+}
 
 void Vm::reset_line(void* vm, devices::ResetSource source) {
     static constexpr const char* kHow[] = {"8042 reset pulse", "8042 output port", "port 0xcf9 hard reset",
@@ -149,6 +153,7 @@ Vm::Next Vm::platform_io(uint16_t port, unsigned size, bool in) {
     }
     skip_instruction();
     if (reset_by_) return stop(Outcome::Reset, "reset by the guest (%s)", reset_by_);
+    if (panicked_) return stop(Outcome::Panicked, "the guest's kernel panicked: %s", console_.panic());
     return Next::Resume;
 }
 

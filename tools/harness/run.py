@@ -64,6 +64,23 @@ STARTUP_FAILURE_S = 1.5  # an exit this early, silent, is the emulator's own fai
 POLL_S = 0.05
 
 
+def guest_mem_mib(g):
+    """The MiB a --guest NAME[:ARGS] gets: its mem=, else 128 for the Linux
+    image and 16 for the others (kernel/cmdline.h)."""
+    name, _, gargs = g.partition(":")
+    kv = dict(w.split("=", 1) for w in re.sub(r'"[^"]*"', "", gargs).split(",") if "=" in w)
+    if "mem" in kv and kv["mem"].isdigit():
+        return int(kv["mem"])
+    return 128 if kv.get("image", name) == "linux" else 16
+
+
+def default_mem(guests):
+    """Enough emulated RAM for the guests asked for: theirs, plus 64 MiB for
+    the hypervisor, its tables and the boot modules; at least 128 MiB."""
+    need = 64 + sum(guest_mem_mib(g) for g in guests) if guests else 128
+    return max(128, (need + 31) // 32 * 32)
+
+
 def say(msg, stream=None):
     stream = stream or sys.stdout
     stream.write("hv-run: %s\n" % msg)
@@ -109,7 +126,9 @@ def parse_args(argv):
     p.add_argument("--build-dir", default=default_build_dir(),
                    help="CMake build directory (default: $HV_BUILD_DIR or <repo>/build)")
     p.add_argument("--smp", type=int, default=1, help="number of CPUs (default 1)")
-    p.add_argument("--mem", type=int, default=128, help="guest RAM in MiB (default 128)")
+    p.add_argument("--mem", type=int, default=None,
+                   help="the emulated machine's RAM in MiB (default: enough for the guests "
+                        "asked for, at least 128)")
     p.add_argument("--cmdline", action="append", default=[], metavar="ARGS",
                    help="extra kernel command-line arguments (repeatable)")
     p.add_argument("--guest", action="append", default=[], metavar="NAME[:ARGS]",
@@ -132,6 +151,8 @@ def parse_args(argv):
     a = p.parse_args(argv)
     if a.smp < 1:
         p.error("--smp must be at least 1")
+    if a.mem is None:
+        a.mem = default_mem(a.guest)
     if a.mem < 16:
         p.error("--mem must be at least 16 MiB")
     if a.timeout <= 0:
@@ -342,8 +363,9 @@ def main(argv):
     have += [name for name, _ in extra]
     for g in a.guest:
         name, _, gargs = g.partition(":")
-        if re.search(r"\s", g) or not name:
-            say("error: bad --guest %r: NAME[:ARGS] without spaces" % g, sys.stderr)
+        if re.search(r"\s", re.sub(r'"[^"]*"', "", g)) or g.count('"') % 2 or not name:
+            say("error: bad --guest %r: NAME[:ARGS] without spaces (but inside "
+                "cmdline=\"...\")" % g, sys.stderr)
             return EXIT_ERROR
         images = [kv[6:] for kv in gargs.split(",") if kv.startswith("image=")]
         name = images[-1] if images else name
