@@ -9,6 +9,7 @@
 #include "kernel/percpu.h"
 #include "kernel/scheduler.h"
 #include "kernel/smp.h"
+#include "kernel/serving_lock.h"
 #include "kernel/spinlock.h"
 #include "kernel/stall.h"
 #include "kernel/tlb.h"
@@ -23,7 +24,11 @@ const mb2::BootInfo* boot_info;
 const vmx::Controls* vmx_controls;
 mm::MmuSwitches mmu_switches;
 Scheduler schedulers[kMaxCpus];
-SpinLock launch_lock;  // ids and the VM table, against two launches at once
+// A ServingLock: a failed launch destroys its VM under it, and that waits
+// for a grace period (kernel/serving_lock.h).
+// Ids and the VM table, against two launches at once. A ServingLock: a failed
+// launch destroys its VM under it, which waits for a grace period.
+ServingLock launch_lock;
 
 void run_scheduler(void* s) { static_cast<Scheduler*>(s)->run(); }
 
@@ -39,7 +44,7 @@ void init(const mb2::BootInfo& boot, const vmx::Controls& controls, const mm::Mm
 
 int free_id() {
     for (unsigned id = 0; id < kMaxGuests; ++id)
-        if (!vm_table::get(id)) return int(id);
+        if (!vm_table::taken(id)) return int(id);
     return -1;
 }
 
@@ -55,7 +60,7 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     }
     Vm* vm;
     {
-        LockGuard g(launch_lock);
+        ServingGuard g(launch_lock);
         vm = vm_table::create(id, spec, *vmx_controls, mmu_switches);
     }
     if (!vm) {
@@ -69,13 +74,13 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
         if (name[0]) initrd = mb2::find_module(*boot_info, name);
         if (spec.has_initrd && name[0] && !initrd) {
             format(why, n, "no initrd module named '%s' among the boot modules", name);
-            LockGuard g(launch_lock);
+            ServingGuard g(launch_lock);
             vm_table::destroy(vm);
             return -HV_ENOENT;
         }
     }
     if (!vm->create(image, initrd, why, n)) {
-        LockGuard g(launch_lock);
+        ServingGuard g(launch_lock);
         vm_table::destroy(vm);
         return -HV_ENOSPC;
     }
@@ -87,11 +92,21 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     if (!schedulers[spec.cpu].add(vm)) {
         format(why, n, "CPU %u runs kMaxGuests guests already", spec.cpu);
         print("guest %u %s: not started: %s\n", id, spec.name, why);
-        LockGuard g(launch_lock);
+        ServingGuard g(launch_lock);
         vm_table::destroy(vm);
         return -HV_ENOSPC;
     }
+    vm_table::publish(vm);  // only now can another guest's hypercall find it
     return 0;
+}
+
+void verdict_known(const Vm& by) {
+    static bool said;
+    if (__atomic_exchange_n(&said, true, __ATOMIC_ACQ_REL)) return;
+    print("hv: guest %s ended %s, expected %s: the run fails, so the other guests are stopped\n", by.name(),
+          outcome_name(by.outcome()), outcome_name(by.spec().expect));
+    for (unsigned id = 0; id < kMaxGuests; ++id)
+        if (Vm* vm = vm_table::get(id); vm && vm != &by && !vm->stopped()) vm->request_stop();
 }
 
 void run(const cmdline::Config& config, mm::FrameAllocator& frames) {

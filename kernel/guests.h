@@ -19,6 +19,10 @@ namespace hv::vmx {
 struct Controls;
 }
 
+namespace hv {
+class Vm;
+}
+
 namespace hv::guests {
 
 void init(const mb2::BootInfo& boot, const vmx::Controls& controls, const mm::MmuSwitches& switches);
@@ -33,5 +37,9 @@ int free_id();
 
 // Launches the command line's guests, runs every CPU's scheduler, audits.
 void run(const cmdline::Config& config, mm::FrameAllocator& frames);
+
+// `by` ended otherwise than expected: the run fails whatever happens next,
+// so every other guest is asked to stop (once; said in one line).
+void verdict_known(const Vm& by);
 
 }  // namespace hv::guests

@@ -142,6 +142,10 @@ void zero(uint64_t pa, uint64_t bytes) {
     for (uint64_t done = 0; done < bytes; done += kStep) {
         memset(x86::phys_to_virt<char>(pa + done), 0, bytes - done < kStep ? bytes - done : kStep);
         tlb::serve();
+        // And a quiescent state (refused in a read section; callers are
+        // hypercall handlers, in none): else a grace period another CPU
+        // waits for overruns its deadline while 256 MiB are zeroed here.
+        if (the_epoch.online() && !the_epoch.in_read_section()) the_epoch.quiescent_state();
     }
 }
 mm::Epoch& epoch() { return the_epoch; }

@@ -24,7 +24,7 @@ public:
         mm::Epoch& epoch = mmu_platform::epoch();
         while (!lock_.try_lock()) {
             tlb::serve();
-            epoch.quiescent_state();  // refused (and counted as misuse) in a read section
+            if (epoch.online()) epoch.quiescent_state();  // refused (counted as misuse) in a read section
             mm::cpu_pause();
         }
     }

@@ -9,6 +9,7 @@
 #include "arch/x86/vmx/vmcs.h"
 #include "include/hv/hypercall.h"
 #include "kernel/format.h"
+#include "kernel/guests.h"
 #include "kernel/multiboot2.h"
 #include "kernel/mmu_platform.h"
 #include "kernel/smp.h"
@@ -235,11 +236,13 @@ void Vm::drain_pml() {
 }
 
 void Vm::request(bool* flag, bool value) {
-    __atomic_store_n(flag, value, __ATOMIC_RELEASE);
     // Without the kick a pause waited for the end of the target's slice (the
     // preemption timer, up to 2^22 TSC ticks): it was most of a migration's
-    // downtime. On the requester's own CPU the target is not running.
-    if (cpu_ != smp::current_cpu()) smp::kick(cpu_);
+    // downtime. On the requester's own CPU the target is not running. Only a
+    // change kicks: a control guest polling HV_HC_RESUME on a running guest
+    // drove it out of the guest hundreds of thousands of times.
+    bool old = __atomic_exchange_n(flag, value, __ATOMIC_ACQ_REL);
+    if (old != value && cpu_ != smp::current_cpu()) smp::kick(cpu_);
 }
 
 bool Vm::service_requests() {
@@ -273,18 +276,35 @@ int Vm::add_window(const Window& w) {
     uint64_t size = w.target->mem_bytes();
     if (w.gpa % (2ull << 20) || w.gpa < mem_bytes_ || w.gpa >= kMaxWindowEnd || size > kMaxWindowEnd - w.gpa)
         return -HV_EINVAL;
-    for (size_t i = 0; i < window_count_; ++i) {
-        const Window& o = windows_[i];
-        if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) return -HV_EEXIST;
+    // Writes through a writable window are this guest's stores into the
+    // target's frames: the target's EPT never sees them, so its dirty log
+    // would not either. A writable window onto a guest whose memory logs is
+    // refused, and so is logging while one exists (set_memory_region).
+    if (w.writable) {
+        ServingGuard tg(w.target->slots_lock_);
+        if (w.target->mmu_.slots()->by_id(0)->logging()) return -HV_EBUSY;
+        ++w.target->writable_windows_onto_;
     }
-    if (window_count_ == HV_MAP_MAX) return -HV_ENOSPC;
-    // A window is a memslot of this guest backed by the target's frames.
-    uint32_t slot = uint32_t(kFirstWindowSlot + window_count_);
-    if (int e = mmu_.set_memory_region(slot, w.gpa >> 12, size >> 12, w.target->backing() >> 12,
-                                       w.writable ? 0u : uint32_t(mm::kReadOnly)))
-        return e;
-    windows_[window_count_++] = w;
-    return 0;
+    // The caller's own slots: another control guest may be changing them.
+    int e = 0;
+    {
+        ServingGuard g(slots_lock_);
+        for (size_t i = 0; i < window_count_ && !e; ++i) {
+            const Window& o = windows_[i];
+            if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) e = -HV_EEXIST;
+        }
+        if (!e && window_count_ == HV_MAP_MAX) e = -HV_ENOSPC;
+        // A window is a memslot of this guest backed by the target's frames.
+        if (!e)
+            e = mmu_.set_memory_region(uint32_t(kFirstWindowSlot + window_count_), w.gpa >> 12, size >> 12,
+                                       w.target->backing() >> 12, w.writable ? 0u : uint32_t(mm::kReadOnly));
+        if (!e) windows_[window_count_++] = w;
+    }
+    if (e && w.writable) {
+        ServingGuard tg(w.target->slots_lock_);
+        --w.target->writable_windows_onto_;
+    }
+    return e;
 }
 
 bool Vm::expected_backing(uint64_t gpa, uint64_t& hpa) const {
@@ -311,6 +331,9 @@ int Vm::set_memory_region(const hv_memory_region& r) {
         r.guest_phys_addr >= kMaxWindowEnd || r.memory_size > kMaxWindowEnd - r.guest_phys_addr)
         return -HV_EINVAL;
     ServingGuard g(slots_lock_);
+    // Logging slot 0 while another guest can write it through a window
+    // would miss those writes (add_window()).
+    if (r.slot == 0 && (r.flags & HV_MEM_LOG_DIRTY_PAGES) && writable_windows_onto_) return -HV_EBUSY;
     SlotBacking& s = slots_[r.slot];
     bool exists = s.bytes != 0;
     // Slot 0 holds the image and the boot block, and the hypervisor reads
@@ -438,6 +461,10 @@ Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
     console_.flush();
     // Release: the outcome and reason are complete before anyone sees it stopped.
     __atomic_store_n(&stopped_, true, __ATOMIC_RELEASE);
+    // Not how it was expected to end: the run's verdict is FAIL whatever the
+    // others do, so they are stopped rather than left to run until a
+    // watchdog (a source that only its failed migrator would stop).
+    if (o != spec_.expect) guests::verdict_known(*this);
     return Next::Stop;
 }
 

@@ -226,6 +226,7 @@ private:
     bool has_pending_ = false;
     Window windows_[HV_MAP_MAX] = {};
     ServingLock slots_lock_;
+    uint32_t writable_windows_onto_ = 0;  // other guests' writable windows onto slot 0 (slots_lock_)
     struct SlotBacking {
         uint64_t pa, bytes, gpa;  // bytes == 0: no such slot
     };

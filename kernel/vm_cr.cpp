@@ -94,7 +94,11 @@ Vm::Next Vm::on_cr_access() {
     if (access != Access::MovToCr || (cr != 0 && cr != 4))
         return stop(Outcome::Unexpected, "control-register access not emulated (CR%u, access type %u) at rip=0x%lx", cr,
                     unsigned(access), rd(F::GUEST_RIP));
-    const uint64_t v = reg == 4 ? rd(F::GUEST_RSP) : *gpr(regs_, reg);
+    uint64_t v = reg == 4 ? rd(F::GUEST_RSP) : *gpr(regs_, reg);
+    // Outside 64-bit mode the operand is the register's low 32 bits: its
+    // upper half (left from long mode, or never cleared) is not the value.
+    const bool mode64 = (rd(F::GUEST_IA32_EFER) & x86::efer::LMA) && (rd(F::GUEST_CS_AR_BYTES) & kCsArLong);
+    if (!mode64) v = uint32_t(v);
     if (!(cr == 0 ? write_cr0(controls_, v) : write_cr4(controls_, v))) {
         inject_gp();
         return Next::Resume;

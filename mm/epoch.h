@@ -84,6 +84,8 @@ class Epoch {
     Cpu& c = cpus_[p_->cpu()];
     c.nesting.store(c.nesting.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
+  // The calling CPU takes part in grace periods (cpu_online() and not offline since).
+  bool online() const { return cpus_[p_->cpu()].qs.load(std::memory_order_relaxed) != kOffline; }
   bool in_read_section() const {
     return cpus_[p_->cpu()].nesting.load(std::memory_order_relaxed) != 0;
   }

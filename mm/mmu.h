@@ -235,6 +235,7 @@ class Mmu {
   void zap_table_locked(uint64_t table_pa, int level, uint64_t gfn_base, uint64_t lo, uint64_t hi,
                         const MemslotArray* a, bool* flush);
   void zap_leaf_locked(Spte* s, uint64_t v, int level, uint64_t gfn, const MemslotArray* a);
+  bool only_mmio_locked(uint64_t table_pa, int level) const;  // every entry 0 or (level 1) MMIO
   bool wp_head(const RmapHead* h, int level, bool lockless);
   template <uint64_t bit>
   bool wp_head(const RmapHead* h, int level, bool lockless);

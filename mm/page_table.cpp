@@ -36,14 +36,25 @@ bool Mmu::init(const Platform* p, Epoch* e, ObjectCache* descs, MmuSwitches sw, 
   sw_ = sw;
   cfg_ = cfg;
   rmap_.init(descs);
-  if (reserve_tables(1) != 0) return false;  // the root
+  // What init takes it gives back on failure (no destroy() follows a
+  // failed init).
+  auto undo = [this] {
+    if (root_pa_) p_->free(root_pa_, 1);
+    if (slots_pa_) p_->free(slots_pa_, kMemslotArrayPages);
+    if (spare_array_pa_) p_->free(spare_array_pa_, kMemslotArrayPages);
+    root_pa_ = slots_pa_ = spare_array_pa_ = 0;
+    drop_reservations();
+    return false;
+  };
+  if (reserve_tables(1) != 0) return undo();  // the root
   mmu_lock_.lock();
   root_pa_ = alloc_table_locked(4, true);
   mmu_lock_.unlock();
-  if (!root_pa_) return false;
+  if (!root_pa_) return undo();
   slots_pa_ = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
+  if (!slots_pa_) return undo();
   spare_array_pa_ = p_->alloc(kMemslotArrayPages, AllocMode::kMayBlock);
-  if (!slots_pa_ || !spare_array_pa_) return false;
+  if (!spare_array_pa_) return undo();
   auto* a = new (p_->va(slots_pa_)) MemslotArray();
   a->generation = cfg.initial_generation;
   generation_.store(cfg.initial_generation, std::memory_order_relaxed);
@@ -126,12 +137,25 @@ void Mmu::zap_table_locked(uint64_t table_pa, int level, uint64_t gfn_base, uint
       continue;
     }
     zap_table_locked(addr(v), level - 1, g, lo, hi, a, flush);
-    if (g >= lo && g + span <= hi) {  // wholly covered: unlink and free the table
+    // Wholly covered, or left with nothing but MMIO SPTEs (a cache): unlink
+    // and free the table. An emptied table must not outlive the range: it
+    // would still count against the reservation of the slots that remain
+    // (mm/table_reserve.cpp), whose own tables would then come up short.
+    if ((g >= lo && g + span <= hi) || only_mmio_locked(addr(v), level - 1)) {
       t[i].store(0, std::memory_order_release);
       free_table_deferred(addr(v));
       *flush = true;
     }
   }
+}
+
+bool Mmu::only_mmio_locked(uint64_t table_pa, int level) const {
+  const Spte* t = table(table_pa);
+  for (unsigned i = 0; i < 512; ++i) {
+    const uint64_t v = t[i].load(std::memory_order_relaxed);
+    if (v != 0 && !(level == 1 && is_mmio(v))) return false;
+  }
+  return true;
 }
 
 void Mmu::zap_range(uint64_t gfn, uint64_t n) {
