@@ -136,11 +136,31 @@ void msrs() {
 
 }  // namespace
 
+// Instructions of features CPUID does not offer: MONITOR and MWAIT #UD (else
+// MWAIT could put the CPU where the hypervisor's timer cannot reach it),
+// RDPMC #GP (no performance counters); WBINVD is harmless and goes on.
+void unoffered_instructions() {
+    int (*const attempt[])() = {try_monitor, try_mwait, try_rdpmc, try_wbinvd};
+    struct {
+        const char* what;
+        int want;
+    } const cases[] = {{"MONITOR", kVectorUd}, {"MWAIT", kVectorUd}, {"RDPMC", kVectorGp}, {"WBINVD", -1}};
+    for (int i = 0; i < 4; ++i) {
+        ++checks;
+        const int got = attempt[i]();
+        if (got != cases[i].want) {
+            ++failures;
+            print("badregs: FAILED %s: exception %d, want %d\n", cases[i].what, got, cases[i].want);
+        }
+    }
+}
+
 int guest_main(const Args&) {
     install_traps();
     control_registers();
     xcr0();
     msrs();
+    unoffered_instructions();
     print("badregs: %u checks, %u failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -173,6 +173,7 @@ private:
     Next stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
     void skip_instruction();
     void inject_gp();
+    void inject_exception(uint32_t vector, bool error_code);  // a fault: the instruction is not skipped
 
     Next on_cpuid();
     void request(bool* flag, bool value);

@@ -27,7 +27,7 @@ constexpr uint8_t kLsrThreTemt = 0x60;
 
 // VM-entry interruption information (Intel SDM Vol. 3C, 25.8.3).
 constexpr uint32_t kIntrValid = 1u << 31, kIntrDeliverErrorCode = 1u << 11, kIntrHardwareException = 3u << 8;
-constexpr uint32_t kVectorGp = 13;
+constexpr uint32_t kVectorUd = 6, kVectorGp = 13;
 
 // Current privilege level: the DPL of SS (Intel SDM Vol. 3A, 5.5).
 unsigned guest_cpl() { return unsigned(rd(F::GUEST_SS_AR_BYTES) >> 5) & 3; }
@@ -41,6 +41,12 @@ void Vm::skip_instruction() {
     // interrupt that wakes it).
     const uint64_t intr = rd(F::GUEST_INTERRUPTIBILITY_INFO);
     if (intr & 3) vmx::vmwrite(F::GUEST_INTERRUPTIBILITY_INFO, intr & ~uint64_t(3));
+}
+
+void Vm::inject_exception(uint32_t vector, bool error_code) {
+    vmx::vmwrite(F::VM_ENTRY_INTR_INFO_FIELD,
+                 kIntrValid | (error_code ? kIntrDeliverErrorCode : 0) | kIntrHardwareException | vector);
+    if (error_code) vmx::vmwrite(F::VM_ENTRY_EXCEPTION_ERROR_CODE, 0);
 }
 
 void Vm::inject_gp() {
@@ -92,6 +98,16 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
         return Next::Resume;
     case ExitReason::HLT:
         return on_hlt();
+    case ExitReason::MWAIT:
+    case ExitReason::MONITOR:
+        inject_exception(kVectorUd, false);  // CPUID says there is no MONITOR/MWAIT
+        return Next::Resume;
+    case ExitReason::RDPMC:
+        inject_exception(kVectorGp, true);  // no performance counters (CPUID leaf 0xa is 0)
+        return Next::Resume;
+    case ExitReason::WBINVD:
+        skip_instruction();  // nothing to write back that the guest could see
+        return Next::Resume;
     case ExitReason::TRIPLE_FAULT:
         return stop(Outcome::TripleFault, "triple fault at rip=0x%lx", rip);
     default:

@@ -54,6 +54,31 @@ inline int try_xsetbv(uint32_t xcr, uint64_t v) {
     return int(hv_trap_vector);
 }
 
+// Instructions of features CPUID does not offer (guests/badregs.cpp).
+inline int try_monitor() {
+    hv_trap_vector = -1;
+    asm volatile(HV_TRY_BEGIN "monitor" HV_TRY_END ::"a"(0x2000ull), "c"(0), "d"(0) : "r11", "memory");
+    return int(hv_trap_vector);
+}
+
+inline int try_mwait() {
+    hv_trap_vector = -1;
+    asm volatile(HV_TRY_BEGIN "mwait" HV_TRY_END ::"a"(0), "c"(0) : "r11", "memory");
+    return int(hv_trap_vector);
+}
+
+inline int try_rdpmc() {
+    hv_trap_vector = -1;
+    asm volatile(HV_TRY_BEGIN "rdpmc" HV_TRY_END ::"c"(0) : "rax", "rdx", "r11", "memory");
+    return int(hv_trap_vector);
+}
+
+inline int try_wbinvd() {
+    hv_trap_vector = -1;
+    asm volatile(HV_TRY_BEGIN "wbinvd" HV_TRY_END ::: "r11", "memory");
+    return int(hv_trap_vector);
+}
+
 #undef HV_TRY_BEGIN
 #undef HV_TRY_END
 

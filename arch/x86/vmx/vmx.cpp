@@ -68,12 +68,22 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     // The TPR shadow: a guest's MOV to CR8 goes to its own virtual-APIC page,
     // not to this CPU's local APIC, whose TPR would otherwise block the
     // hypervisor's own IPIs (every CPU with EPT has it).
+    const uint64_t proc_cap = rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS);
     c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::USE_TPR_SHADOW |
                         proc::ACTIVATE_SECONDARY_CONTROLS,
-                    rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS), missing);
+                    proc_cap, missing);
     if (missing) return fail(why, n, "VMX unusable: processor-based controls 0x%lx not supported", missing);
+    // Where the CPU lets us: MONITOR/MWAIT exit (CPUID offers no MONITOR;
+    // a deep C-state hint could stop the preemption timer) and RDPMC exits
+    // (the host's counters are not the guest's).
+    uint32_t unused;
+    c.proc |= adjust(proc::MWAIT_EXITING | proc::MONITOR_EXITING | proc::RDPMC_EXITING, proc_cap, unused) &
+              (proc::MWAIT_EXITING | proc::MONITOR_EXITING | proc::RDPMC_EXITING);
     uint64_t proc2_cap = rdmsr(Msr::IA32_VMX_PROCBASED_CTLS2);
-    c.proc2 = adjust(proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST, proc2_cap, missing);
+    // WBINVD exits where it can (a guest flushing every cache of the CPU is
+    // the host's business: guest memory is write-back and coherent).
+    c.proc2 = adjust(proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST, proc2_cap, missing) |
+              (uint32_t(proc2_cap >> 32) & proc2::WBINVD_EXITING);
     if (missing & proc2::ENABLE_EPT) return fail(why, n, "VMX unusable: no EPT (secondary controls 0x%lx)", missing);
     if (missing) return fail(why, n, "VMX unusable: no unrestricted guest (secondary controls 0x%lx)", missing);
     // DR7 and IA32_DEBUGCTL are the guest's from its VMCS: loaded at entry,
