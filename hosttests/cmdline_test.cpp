@@ -130,6 +130,19 @@ TEST(Cmdline, AWordGrubQuotedAsAWholeIsUnquoted) {
   EXPECT_FALSE(parse_line("\"guest=linux").ok);
 }
 
+TEST(Cmdline, GrubsEscapesAreUndoneInWordsWithoutBlanksToo) {
+  // GRUB escapes " ' and \ in every argument but quotes only those with blanks.
+  Parsed p = parse_line("guest=linux:cmdline=\\\"console=ttyS0,115200\\\" \"guest=k:cmdline=\\\"it\\'s a\\\"\"");
+  ASSERT_TRUE(p.ok) << p.error;
+  ASSERT_EQ(p.config.guest_count, 2u);
+  EXPECT_STREQ(p.config.guests[0].cmdline, "console=ttyS0,115200");
+  EXPECT_STREQ(p.config.guests[1].cmdline, "it's a");
+  Parsed empty = parse_line("guest=linux:cmdline=\\\"\\\"");
+  ASSERT_TRUE(empty.ok) << empty.error;
+  EXPECT_TRUE(empty.config.guests[0].has_cmdline);
+  EXPECT_STREQ(empty.config.guests[0].cmdline, "");
+}
+
 TEST(Cmdline, AnOpenDoubleQuoteOrAQuoteInsideACmdlineIsRefused) {
   Parsed open = parse_line("guest=linux:cmdline=\"console=ttyS0 quiet");
   EXPECT_FALSE(open.ok);

@@ -357,6 +357,7 @@ TEST(LinuxLoader, RefusesEachBadHeaderField) {
       {"pref_address low", hdr::kPrefAddress, 8, 0x80000, "below 1 MiB"},
       {"pref_address unaligned", hdr::kPrefAddress, 8, 0x1100000, "not a multiple of kernel_alignment"},
       {"pref_address huge", hdr::kPrefAddress, 8, 0x100000000000ull, "too small"},
+      {"pref_address near 2^64", hdr::kPrefAddress, 8, 0xffffffffffe00000ull, "wraps around 2^64"},
       {"syssize 0", hdr::kSyssize, 4, 0, "syssize is 0"},
       {"syssize past the file", hdr::kSyssize, 4, Image::kPmSize / 16 + 1, "truncated: syssize"},
       {"syssize huge", hdr::kSyssize, 4, 0xffffffff, "truncated"},

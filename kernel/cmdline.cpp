@@ -230,38 +230,46 @@ bool parse(const char* line, Config& out, char* err, size_t err_size) {
     out.default_scenario = false;
     Parser p(&out, err, err_size);
     const char* s = line;
-    char unquoted[kGuestCmdlineMax + 256];
+    // Each word is copied out with GRUB's escaping undone: GRUB's multiboot2
+    // writes \" \' and \\ for ", ' and \ in every argument, and puts an
+    // argument with blanks in double quotes ("guest=linux:cmdline=\"a b\""
+    // is the word guest=linux:cmdline="a b"). A loader that passes the line
+    // as it is (QEMU's -append) gives guest=linux:cmdline="a b" directly: a
+    // double-quoted part of a word keeps its blanks.
+    char word[kGuestCmdlineMax + 256];
     while (*s) {
         while (*s == ' ' || *s == '\t') ++s;
-        const char* b = s;
-        if (*s == '"') {
-            // GRUB hands an argument with blanks over in double quotes, with
-            // its own double quotes and backslashes escaped by a backslash:
-            // "guest=linux:cmdline=\"a b\"" is the word guest=linux:cmdline="a b".
-            size_t n = 0;
-            for (++s; *s && *s != '"'; ++s) {
-                if (*s == '\\' && (s[1] == '"' || s[1] == '\\')) ++s;
-                if (n + 1 == sizeof unquoted) {
-                    format(err, err_size, "kernel command line: a quoted word longer than %zu bytes", n);
-                    return false;
-                }
-                unquoted[n++] = *s;
+        if (!*s) break;
+        const bool grub_quoted = *s == '"';
+        if (grub_quoted) ++s;
+        bool quoted = false, closed = !grub_quoted;
+        size_t n = 0;
+        while (*s) {
+            char c = *s;
+            if (c == '\\' && (s[1] == '"' || s[1] == '\'' || s[1] == '\\')) {
+                c = s[1];
+                s += 2;
+            } else if (grub_quoted && c == '"') {
+                ++s;
+                closed = true;
+                break;
+            } else if (!grub_quoted && !quoted && (c == ' ' || c == '\t')) {
+                break;
+            } else {
+                if (c == '"') quoted = !quoted;
+                ++s;
             }
-            if (*s != '"') {
-                format(err, err_size, "kernel command line: a double quote is not closed");
+            if (n + 1 == sizeof word) {
+                format(err, err_size, "kernel command line: a word longer than %zu bytes", n);
                 return false;
             }
-            ++s;
-            if (!p.word(Str{unquoted, n})) return false;
-            continue;
+            word[n++] = c;
         }
-        bool quoted = false;  // a double-quoted part keeps its spaces: guest=linux:cmdline="a b"
-        while (*s && (quoted || (*s != ' ' && *s != '\t'))) quoted ^= *s++ == '"';
-        if (quoted) {
+        if (!closed || quoted) {
             format(err, err_size, "kernel command line: a double quote is not closed");
             return false;
         }
-        if (s > b && !p.word(Str{b, size_t(s - b)})) return false;
+        if (n && !p.word(Str{word, n})) return false;
     }
     if (out.guest_count) return true;
     // The default run: a local live migration (see the header).

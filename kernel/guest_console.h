@@ -14,6 +14,7 @@ public:
     explicit GuestConsole(const char* name) : name_(name) {}
 
     void put(char c) {
+        watch_panic(c);
         if (c == '\r') return;
         if (c == '\n') return flush();
         // Control characters are shown, not obeyed: a guest must not be able
@@ -23,37 +24,44 @@ public:
     }
 
     void flush() {
-        if (len_) {
-            print("[%s] %.*s\n", name_, int(len_), line_);
-            note_panic();
-        }
+        if (len_) print("[%s] %.*s\n", name_, int(len_), line_);
         len_ = 0;
     }
 
     // A guest OS's panic line (Linux: "Kernel panic - not syncing: ..."),
     // NUL-terminated, or nullptr: after a panic Linux spins with interrupts
     // on and never halts, so its console is the only sign.
-    const char* panic() const { return panic_[0] ? panic_ : nullptr; }
+    const char* panic() const { return panic_[0] && !taking_ ? panic_ : nullptr; }
 
 private:
-    void note_panic() {
+    // Matched byte by byte, so that the marker is found wherever the line
+    // buffer splits it (a line longer than line_ is printed in pieces); the
+    // reason is what follows it up to the end of the line. The marker has no
+    // proper prefix that is also a suffix of a partial match, so a mismatch
+    // restarts the match at this byte.
+    void watch_panic(char c) {
         static constexpr char kMarker[] = "Kernel panic - not syncing: ";
         constexpr size_t m = sizeof kMarker - 1;
-        if (panic_[0]) return;
-        for (size_t i = 0; i + m <= len_; ++i) {
-            size_t k = 0;
-            while (k < m && line_[i + k] == kMarker[k]) ++k;
-            if (k < m) continue;
-            size_t n = 0;
-            for (size_t j = i + m; j < len_ && n + 1 < sizeof panic_; ++j) panic_[n++] = line_[j];
-            panic_[n] = '\0';
-            if (!n) panic_[0] = '?', panic_[1] = '\0';
+        if (panic_[0] && !taking_) return;
+        if (taking_) {
+            if (c == '\n' || c == '\r' || reason_len_ + 1 == sizeof panic_) {
+                taking_ = false;
+                if (!reason_len_) panic_[reason_len_++] = '?';
+                panic_[reason_len_] = '\0';
+                return;
+            }
+            panic_[reason_len_++] = (c < ' ' || c > '~') ? '?' : c;
+            panic_[reason_len_] = '\0';
             return;
         }
+        matched_ = c == kMarker[matched_] ? matched_ + 1 : c == kMarker[0] ? 1 : 0;
+        if (matched_ == m) taking_ = true, matched_ = 0, reason_len_ = 0;
     }
 
     const char* name_;
     char panic_[120] = "";
+    size_t matched_ = 0, reason_len_ = 0;
+    bool taking_ = false;  // after the marker, until the end of its line
     char line_[160];
     size_t len_ = 0;
 };

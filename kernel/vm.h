@@ -249,7 +249,6 @@ private:
     const char* reset_by_ = nullptr;  // the guest pulled the reset line: which way
     bool panicked_ = false;        // its console said it panicked
     uint64_t tsc0_ = 0;            // the TSC at platform tick 0
-    uint64_t ticks_per_tsc_q32_ = 0, tsc_per_tick_q20_ = 0;
     linuxboot::EntryState linux_entry_{};
 };
 

@@ -65,6 +65,12 @@ bool read_vmcs_msr(uint32_t msr, uint64_t& v) {
     case Msr::IA32_FEATURE_CONTROL:
         v = kFeatureControlLocked;
         return true;
+    case Msr::IA32_TIME_STAMP_COUNTER:  // CPUID.1:EDX.TSC promises it; guests run on the real TSC
+        v = x86::rdtsc();
+        return true;
+    case Msr::IA32_DEBUGCTL:  // the guest's, in the VMCS (docs/vcpu.md)
+        v = vmx::vmread(F::GUEST_IA32_DEBUGCTL);
+        return true;
     case Msr::IA32_BIOS_SIGN_ID:
         v = 0;
         return true;
@@ -107,6 +113,11 @@ bool write_vmcs_msr(uint32_t msr, uint64_t v, unsigned linear_bits) {
         vmx::vmwrite(F::GUEST_IA32_PAT, v);
         return true;
     case Msr::IA32_BIOS_SIGN_ID:
+        return true;
+    case Msr::IA32_DEBUGCTL:
+        // No LBR, BTF or BTS here (no debug store, CPUID says): only 0.
+        if (v) return false;
+        vmx::vmwrite(F::GUEST_IA32_DEBUGCTL, 0);
         return true;
     case Msr::IA32_MISC_ENABLE:
         return (v & ~kMiscEnableFastStrings) == (kMiscEnable & ~kMiscEnableFastStrings);

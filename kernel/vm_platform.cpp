@@ -43,14 +43,12 @@ constexpr uint32_t kTypeExternal = 0u << 8, kTypeSoftInt = 4u << 8, kTypePrivSof
 // Interruptibility state: blocking by STI (bit 0) and by MOV SS (bit 1).
 constexpr uint64_t kBlockingStiMovSs = 3;
 
-uint64_t mul_shift(uint64_t a, uint64_t b, unsigned shift) {
-    return uint64_t((static_cast<unsigned __int128>(a) * b) >> shift);
-}
-
 }  // namespace
 
 bool Vm::is_linux_image(const mb2::Module* image) {
-    if (!image || image->end - image->start < linuxboot::hdr::kMinEnd) return false;
+    // Enough to hold the magic numbers: a shorter "bzImage" is one too, and
+    // plan() refuses it as truncated (it must not run as a flat guest).
+    if (!image || image->end - image->start < linuxboot::hdr::kHeader + 4) return false;
     const uint8_t* b = x86::phys_to_virt<uint8_t>(image->start);
     auto u16 = [b](size_t o) { return uint16_t(b[o] | b[o + 1] << 8); };
     auto u32 = [&](size_t o) { return uint32_t(u16(o) | uint32_t(u16(o + 2)) << 16); };
@@ -76,11 +74,7 @@ bool Vm::load_linux(const linuxboot::LinuxLayout& l, const mb2::Module* image, c
     }
     linux_entry_ = l.entry;
     regs_.rsi = l.entry.rsi;
-    // The platform's clock: PIT ticks from now on, in fixed point both ways.
-    const uint64_t hz = x86::tsc::hz();
-    tsc0_ = x86::rdtsc();
-    ticks_per_tsc_q32_ = (devices::kTicksPerSecond << 32) / hz;
-    tsc_per_tick_q20_ = (hz << 20) / devices::kTicksPerSecond;
+    tsc0_ = x86::rdtsc();  // the platform's clock: PIT ticks from now on
     return true;
 }
 
@@ -159,9 +153,16 @@ Vm::Next Vm::platform_io(uint16_t port, unsigned size, bool in) {
 
 // ---- time ----
 
-uint64_t Vm::platform_now(uint64_t tsc) const { return mul_shift(tsc - tsc0_, ticks_per_tsc_q32_, 32); }
+// Exact floors both ways (quotient and remainder, no fixed point): the
+// review found that a 32-bit fractional rate kept only ~21 bits at 3 GHz, so
+// the clock ran slow against its own inverse and the timer was armed ever
+// earlier with uptime, until an hour in most entries ran no instruction.
+// tsc_at(t) is the last TSC before tick t, so arming for t + 1 is never early.
+uint64_t Vm::platform_now(uint64_t tsc) const {
+    return devices::tsc_to_pit_ticks(tsc > tsc0_ ? tsc - tsc0_ : 0, x86::tsc::hz());
+}
 
-uint64_t Vm::tsc_at(uint64_t ticks) const { return tsc0_ + mul_shift(ticks, tsc_per_tick_q20_, 20); }
+uint64_t Vm::tsc_at(uint64_t ticks) const { return tsc0_ + devices::pit_ticks_to_tsc(ticks, x86::tsc::hz()); }
 
 uint64_t Vm::next_platform_event(uint64_t tsc) {
     const uint64_t now = platform_now(tsc);
@@ -220,6 +221,15 @@ Vm::Next Vm::on_hlt() {
     if (!pc_) return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt source to wake it", rip);
     if (!(rd(F::GUEST_RFLAGS) & x86::rflags::IF))
         return stop(Outcome::Halted, "HLT with interrupts off at rip=0x%lx: nothing can wake it", rip);
+    // With interrupts on, only the 8254 can wake it (no device here receives
+    // input): an unarmed PIT or a masked IRQ0, and nothing already pending,
+    // is a halt for good, not an idle that would keep the run alive forever.
+    const uint64_t now = platform_now(x86::rdtsc());
+    legacy_.advance(now);
+    const bool timer = legacy_.next_event(now) != devices::i8254::kNever && !(legacy_.pic.master().imr() & 1);
+    if (!timer && !legacy_.interrupt_pending())
+        return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt that could wake it (%s)", rip,
+                    legacy_.next_event(now) == devices::i8254::kNever ? "the PIT is not running" : "IRQ0 is masked");
     skip_instruction();
     ++stats_.halts;
     halted_ = true;

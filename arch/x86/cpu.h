@@ -109,7 +109,9 @@ inline constexpr uint64_t FIXED1 = 1ull << 1, TF = 1ull << 8, IF = 1ull << 9;
 
 // Architectural MSRs used by this kernel (Intel SDM Vol. 4).
 enum class Msr : uint32_t {
+    IA32_TIME_STAMP_COUNTER = 0x10,
     IA32_FEATURE_CONTROL = 0x3a,
+    IA32_DEBUGCTL = 0x1d9,
     IA32_BIOS_SIGN_ID = 0x8b,  // the microcode revision, in bits 63:32
     IA32_MISC_ENABLE = 0x1a0,
     IA32_SYSENTER_CS = 0x174,

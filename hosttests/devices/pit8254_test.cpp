@@ -291,5 +291,24 @@ TEST(PitTime, TscConversionsRoundTrip) {
     EXPECT_NEAR(double(pit_ticks_to_tsc(kLatch, hz)), 4773.0 * 2.5e9 / 1193182.0, 1.0);
 }
 
+// How the hypervisor arms its timer for the PIT's next expiry t: at the
+// TSC of tick t + 1, converted back. It must be neither early (the entry
+// would run no guest instruction and the timer fire again at once: the
+// review's livelock, with a fixed-point rate that drifted with uptime) nor
+// late by more than a tick, at any uptime and TSC rate.
+TEST(PitTime, ArmingForTheNextTickIsNeverEarlyAndAtMostOneTickLate) {
+    for (uint64_t hz : {50'000'000ull, 2'999'999'999ull, 3'000'000'000ull, 5'100'000'001ull}) {
+        for (uint64_t seconds : {1ull, 600ull, 3600ull, 3 * 3600ull, 86400ull, 30 * 86400ull}) {
+            for (uint64_t k = 0; k < 1000; ++k) {
+                const uint64_t t = seconds * i8254::kInputHz + k * 4773;
+                const uint64_t armed = pit_ticks_to_tsc(t + 1, hz);
+                const uint64_t seen = tsc_to_pit_ticks(armed, hz);
+                ASSERT_GE(seen, t) << hz << " Hz, " << seconds << " s: early";
+                ASSERT_LE(seen, t + 1) << hz << " Hz, " << seconds << " s: late";
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace hv::devices

@@ -159,6 +159,11 @@ LinuxLayout plan(const uint8_t* image, size_t image_len, uint64_t mem, size_t in
 
   // The guest: the kernel at its preferred address, with room for init_size.
   const uint64_t span = h.init_size > pm_size ? h.init_size : pm_size;
+  // Compared before it is added: a pref_address near 2^64 would wrap the end
+  // below mem and pass every later check.
+  if (h.pref_address > ~uint64_t{0} - span)
+    return refuse(why, why_len, "bzImage: pref_address 0x%llx plus init_size wraps around 2^64",
+                  static_cast<unsigned long long>(h.pref_address));
   const uint64_t kernel_end = h.pref_address + span;
   if (mem % kPage)
     return refuse(why, why_len, "guest memory of 0x%llx bytes is not a whole number of pages",
