@@ -388,6 +388,16 @@ int main_cr0compat(const Args&) {
 }
 
 int guest_main(const Args& args) {
+    if (args.is("t", "spin")) {
+        // A CPU hog: interrupts off, no exit of its own, for cycles= TSC
+        // cycles; only the preemption timer takes its CPU away.
+        const uint64_t t0 = rdtsc(), n = args.u64("cycles", 450000000);
+        asm volatile("cli");
+        while (rdtsc() - t0 < n) asm volatile("pause");
+        asm volatile("sti");
+        print("breaker: spun %lu cycles\n", n);
+        return 0;
+    }
     if (args.is("t", "create_race")) return main_create_race(args);
     if (args.is("t", "gp_stall")) return main_gp_stall(args);
     if (args.is("t", "sleep")) return main_sleep(args);

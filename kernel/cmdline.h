@@ -56,9 +56,15 @@ inline constexpr uint64_t kDefaultLinuxMemMib = 128;
 inline constexpr size_t kGuestCmdlineMax = 512;
 // What a Linux guest's command line is by default (../shared/linux-guest.md's
 // fast one: no ACPI, PCI or crypto self-tests; the console on the 16550).
+// tsc=reliable: guests run on the real TSC (no offsetting, its rate in CPUID
+// 0x15), while their 8254 ticks are coalesced when they are descheduled;
+// without it Linux's clocksource watchdog, comparing the TSC with jiffies
+// counted from those ticks, marks the TSC unstable when the guest shares its
+// CPU and falls back to jiffies (system test linux-beside-a-cpu-hog). KVM and
+// VMware guests are told the same, by kvmclock and TSC_RELIABLE.
 inline constexpr const char* kLinuxCmdline =
     "console=ttyS0,115200 quiet cryptomgr.notests acpi=off pci=off nokaslr mitigations=off 8250.nr_uarts=1 "
-    "io_delay=none";
+    "io_delay=none tsc=reliable";
 inline constexpr uint64_t kMaxGuestMemMib = 1024;
 
 struct GuestSpec {
