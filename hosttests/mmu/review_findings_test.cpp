@@ -50,13 +50,12 @@ class MmuUnderPressure : public ::testing::Test {
 };
 
 // docs/mmu.md "Memory": a slot's worst-case tables are reserved when it is
-// created, "so one guest's appetite never makes another's fault fail", and
-// mmu_test's WithMemoryExhausted... says "the slot's tables were reserved when
-// it was created, so its faults still map". A deleted slot that does not
-// cover whole 2M ranges leaves its table behind (zap_table_locked frees only
-// tables wholly inside the range): the table still counts as allocated
-// (tables_), its reservation is gone, and unreserve_tables() trims the pool
-// below what the remaining slot needs.
+// created, so its faults map however little memory is left. That must stay
+// true after a neighbouring slot is deleted: a deleted slot that did not
+// cover whole 2M ranges used to leave its (now empty) table behind, still
+// counted as allocated while its reservation was gone, so the pool was
+// trimmed below what the remaining slot needs. Emptied tables, and tables
+// left with only MMIO SPTEs, are now freed at the zap.
 void SmallSlotChurn(Mmu& mmu, uint64_t slot1_pages, bool mmio) {
   // Slot 0: 8 MiB, backing misaligned: mapped through 4 level-1 tables, all reserved.
   ASSERT_EQ(mmu.set_memory_region(0, 0, 4 * k2M, 1, 0), 0);
@@ -69,44 +68,42 @@ void SmallSlotChurn(Mmu& mmu, uint64_t slot1_pages, bool mmio) {
   ASSERT_EQ(mmu.set_memory_region(1, 0, 0, 0, 0), 0);
 }
 
-TEST_F(MmuUnderPressure, DeletedSmallSlotLeavesItsTableAndStarvesSlot0UnderPressure) {
+// With every other page of the host taken, slot 0's faults in each of its
+// four 2M ranges (reserved at its creation) must still map.
+void ExpectSlot0FaultsMapUnderPressure(Mmu& mmu, host::Arena& arena) {
+  arena.set_fail_all(true);  // a hog took the rest of host memory
+  Fault f[4];
+  for (int i = 0; i < 4; ++i) f[i] = mmu.handle_ept_violation(uint64_t(i) * k2M, true);
+  arena.set_fail_all(false);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(f[i], Fault::kFixed) << "slot 0 fault in 2M range " << i << " (reserved at creation) failed";
+}
+
+TEST_F(MmuUnderPressure, DeletedSmallSlotLeavesNoTableThatStarvesSlot0) {
   Mmu mmu;
   ASSERT_TRUE(mmu.init(arena_.platform(), &e_, &descs_, MmuSwitches()));
   SmallSlotChurn(mmu, 1, false);
-  arena_.set_fail_all(true);  // a hog took the rest of host memory
-  Fault f[4];
-  for (int i = 0; i < 4; ++i) f[i] = mmu.handle_ept_violation(uint64_t(i) * k2M, true);
-  arena_.set_fail_all(false);
-  for (int i = 0; i < 4; ++i)
-    EXPECT_EQ(f[i], Fault::kFixed) << "slot 0 fault in 2M range " << i << " (reserved at creation) failed";
+  ExpectSlot0FaultsMapUnderPressure(mmu, arena_);
   mmu.destroy();
   e_.barrier();
 }
 
 // The same with an MMIO SPTE next to the deleted slot (HV_HC_REGISTER_MMIO).
-TEST_F(MmuUnderPressure, DeletedSmallSlotWithMmioNeighbourStarvesSlot0UnderPressure) {
+TEST_F(MmuUnderPressure, DeletedSmallSlotWithAnMmioNeighbourLeavesNoTableThatStarvesSlot0) {
   Mmu mmu;
   ASSERT_TRUE(mmu.init(arena_.platform(), &e_, &descs_, MmuSwitches()));
   SmallSlotChurn(mmu, 1, true);
-  arena_.set_fail_all(true);
-  Fault f[4];
-  for (int i = 0; i < 4; ++i) f[i] = mmu.handle_ept_violation(uint64_t(i) * k2M, true);
-  arena_.set_fail_all(false);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(f[i], Fault::kFixed) << "2M range " << i;
+  ExpectSlot0FaultsMapUnderPressure(mmu, arena_);
   mmu.destroy();
   e_.barrier();
 }
 
-// Control: a deleted slot of a whole, aligned 2M range frees its table: passes.
-TEST_F(MmuUnderPressure, ControlDeletedWhole2MSlotDoesNotStarveSlot0) {
+// Control: a deleted slot of a whole, aligned 2M range.
+TEST_F(MmuUnderPressure, DeletedWhole2MSlotDoesNotStarveSlot0) {
   Mmu mmu;
   ASSERT_TRUE(mmu.init(arena_.platform(), &e_, &descs_, MmuSwitches()));
   SmallSlotChurn(mmu, k2M, false);
-  arena_.set_fail_all(true);
-  Fault f[4];
-  for (int i = 0; i < 4; ++i) f[i] = mmu.handle_ept_violation(uint64_t(i) * k2M, true);
-  arena_.set_fail_all(false);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(f[i], Fault::kFixed) << "2M range " << i;
+  ExpectSlot0FaultsMapUnderPressure(mmu, arena_);
   mmu.destroy();
   e_.barrier();
 }
@@ -114,7 +111,7 @@ TEST_F(MmuUnderPressure, ControlDeletedWhole2MSlotDoesNotStarveSlot0) {
 // Mmu::init failing after its first allocations leaves them allocated, and
 // Vm::destroy() calls mmu_.destroy() only when init succeeded (mmu_ready_):
 // a create_guest that fails there leaks the root table and the slot array.
-TEST_F(MmuUnderPressure, InitFailureLeavesPagesAllocated) {
+TEST_F(MmuUnderPressure, AFailedInitGivesBackWhatItTook) {
   for (int fail_at = 1; fail_at <= 4; ++fail_at) {
     Wrap w{arena_.platform()};
     w.fail_at = fail_at;
