@@ -373,6 +373,16 @@ TEST(LinuxLoader, RefusesEachBadHeaderField) {
   }
 }
 
+TEST(LinuxLoader, BootMagicIsWhatMakesALinuxImage) {
+  Image img;
+  EXPECT_TRUE(has_boot_magic(img.data(), img.size()));
+  EXPECT_TRUE(has_boot_magic(img.data(), hdr::kHeader + 4)) << "truncated: still Linux, plan() refuses it";
+  EXPECT_FALSE(has_boot_magic(img.data(), hdr::kHeader + 3));
+  EXPECT_FALSE(has_boot_magic(nullptr, 0));
+  img.set(hdr::kHeader, 4, 0x53726449);
+  EXPECT_FALSE(has_boot_magic(img.data(), img.size()));
+}
+
 TEST(LinuxLoader, RefusesNoImage) { refused(run(nullptr, 1 << 20), "no image"); }
 
 TEST(LinuxLoader, RefusesTruncatedImages) {

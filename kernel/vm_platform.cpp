@@ -46,14 +46,7 @@ constexpr uint64_t kBlockingStiMovSs = 3;
 }  // namespace
 
 bool Vm::is_linux_image(const mb2::Module* image) {
-    // Enough to hold the magic numbers: a shorter "bzImage" is one too, and
-    // plan() refuses it as truncated (it must not run as a flat guest).
-    if (!image || image->end - image->start < linuxboot::hdr::kHeader + 4) return false;
-    const uint8_t* b = x86::phys_to_virt<uint8_t>(image->start);
-    auto u16 = [b](size_t o) { return uint16_t(b[o] | b[o + 1] << 8); };
-    auto u32 = [&](size_t o) { return uint32_t(u16(o) | uint32_t(u16(o + 2)) << 16); };
-    return u16(linuxboot::hdr::kBootFlag) == linuxboot::kBootFlagValue &&
-           u32(linuxboot::hdr::kHeader) == linuxboot::kHeaderMagic;
+    return image && linuxboot::has_boot_magic(x86::phys_to_virt<uint8_t>(image->start), image->end - image->start);
 }
 
 bool Vm::load_linux(const linuxboot::LinuxLayout& l, const mb2::Module* image, const mb2::Module* initrd,

@@ -85,6 +85,11 @@ EntryState entry_state(uint64_t kernel_gpa) {
 
 }  // namespace
 
+bool has_boot_magic(const uint8_t* image, size_t image_len) {
+  return image && image_len >= hdr::kHeader + 4 && load(image + hdr::kBootFlag, 2) == kBootFlagValue &&
+         load(image + hdr::kHeader, 4) == kHeaderMagic;
+}
+
 LinuxLayout plan(const uint8_t* image, size_t image_len, uint64_t mem, size_t initrd_len,
                  const char* cmdline, char* why, size_t why_len) {
   if (why && why_len) why[0] = '\0';

@@ -183,6 +183,11 @@ struct LinuxLayout {
 // none) and the command line `cmdline` (nullptr: empty). On refusal the
 // result has ok == false and `why` (why_len bytes, NUL-terminated) says why,
 // e.g. "bzImage: boot_flag is 0x0000, not 0xaa55"; on success why is "".
+// True when image_len bytes at image carry the boot protocol's magic numbers
+// (boot_flag and "HdrS"): what makes a guest image a Linux one. plan() then
+// checks everything else, truncation included.
+bool has_boot_magic(const uint8_t* image, size_t image_len);
+
 LinuxLayout plan(const uint8_t* image, size_t image_len, uint64_t mem, size_t initrd_len,
                  const char* cmdline, char* why, size_t why_len);
 
