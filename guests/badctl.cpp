@@ -30,7 +30,7 @@ uint64_t gpa(const T& x) {
 
 hv_memory_region region;
 hv_clear_dirty_log clear;
-hv_vcpu_state state;
+hv_guest_state state;
 hv_guest_stats stats;
 uint64_t bitmap[64];
 
@@ -63,54 +63,96 @@ constexpr uint32_t kBlockingBySti = 1u << 0, kBlockingByMovSs = 1u << 1, kBlocki
 constexpr uint32_t kActive = 0, kHlt = 1, kShutdown = 2, kWaitForSipi = 3;
 constexpr uint64_t kRflagsTf = 1ull << 8, kRflagsIf = 1ull << 9;
 
-int64_t set_state(uint64_t id, const hv_vcpu_state& s) {
+int64_t set_state(uint64_t id, const hv_guest_state& s) {
     state = s;
-    return hypercall(HV_HC_SET_VCPU_STATE, id, gpa(state), sizeof state);
+    return hypercall(HV_HC_SET_STATE, id, gpa(state), sizeof state);
 }
 
 // Only states the hypervisor can always take back are accepted: a vCPU in
 // HLT, shutdown or wait-for-SIPI takes neither the preemption timer nor the
 // kick, and an interruptibility state that VM entry refuses would stop the
 // victim. The refused one last: if it were accepted, the resume applies it.
-void vcpu_state_checks(uint64_t v, const hv_vcpu_state& good) {
-    hv_vcpu_state s = good;
-    expect("set_vcpu_state: as it was", set_state(v, s), 0);
-    s.interruptibility = kBlockingByMovSs;
-    expect("set_vcpu_state: blocking by MOV SS", set_state(v, s), 0);
-    s.interruptibility = kBlockingByNmi;
-    expect("set_vcpu_state: blocking by NMI", set_state(v, s), 0);
-    s.rflags = good.rflags | kRflagsIf, s.interruptibility = kBlockingBySti;
-    expect("set_vcpu_state: blocking by STI with IF=1", set_state(v, s), 0);
+void state_checks(uint64_t v, const hv_guest_state& good) {
+    hv_guest_state s = good;
+    expect("set_state: as it was", set_state(v, s), 0);
+    s.vcpu.interruptibility = kBlockingByMovSs;
+    expect("set_state: blocking by MOV SS", set_state(v, s), 0);
+    s.vcpu.interruptibility = kBlockingByNmi;
+    expect("set_state: blocking by NMI", set_state(v, s), 0);
+    s.vcpu.rflags = good.vcpu.rflags | kRflagsIf, s.vcpu.interruptibility = kBlockingBySti;
+    expect("set_state: blocking by STI with IF=1", set_state(v, s), 0);
 
-    s = good, s.rflags = good.rflags & ~kRflagsIf, s.interruptibility = kBlockingBySti;
-    expect("set_vcpu_state: blocking by STI with IF=0", set_state(v, s), -HV_EINVAL);
-    s.rflags = good.rflags | kRflagsIf, s.interruptibility = kBlockingBySti | kBlockingByMovSs;
-    expect("set_vcpu_state: blocking by STI and by MOV SS", set_state(v, s), -HV_EINVAL);
-    s.rflags = good.rflags | kRflagsIf | kRflagsTf, s.interruptibility = kBlockingBySti;
-    expect("set_vcpu_state: blocking by STI with TF=1", set_state(v, s), -HV_EINVAL);
-    s.rflags = good.rflags | kRflagsTf, s.interruptibility = kBlockingByMovSs;
-    expect("set_vcpu_state: blocking by MOV SS with TF=1", set_state(v, s), -HV_EINVAL);
+    s = good, s.vcpu.rflags = good.vcpu.rflags & ~kRflagsIf, s.vcpu.interruptibility = kBlockingBySti;
+    expect("set_state: blocking by STI with IF=0", set_state(v, s), -HV_EINVAL);
+    s.vcpu.rflags = good.vcpu.rflags | kRflagsIf, s.vcpu.interruptibility = kBlockingBySti | kBlockingByMovSs;
+    expect("set_state: blocking by STI and by MOV SS", set_state(v, s), -HV_EINVAL);
+    s.vcpu.rflags = good.vcpu.rflags | kRflagsIf | kRflagsTf, s.vcpu.interruptibility = kBlockingBySti;
+    expect("set_state: blocking by STI with TF=1", set_state(v, s), -HV_EINVAL);
+    s.vcpu.rflags = good.vcpu.rflags | kRflagsTf, s.vcpu.interruptibility = kBlockingByMovSs;
+    expect("set_state: blocking by MOV SS with TF=1", set_state(v, s), -HV_EINVAL);
     struct Bad {
         uint32_t value;
         const char* what;
     };
-    const Bad bad_bits[] = {{kBlockingBySmi, "set_vcpu_state: blocking by SMI outside SMM"},
-                            {kEnclaveInterruption, "set_vcpu_state: enclave interruption"},
-                            {1u << 5, "set_vcpu_state: interruptibility bit 5"},
-                            {1u << 31, "set_vcpu_state: interruptibility bit 31"}};
+    const Bad bad_bits[] = {{kBlockingBySmi, "set_state: blocking by SMI outside SMM"},
+                            {kEnclaveInterruption, "set_state: enclave interruption"},
+                            {1u << 5, "set_state: interruptibility bit 5"},
+                            {1u << 31, "set_state: interruptibility bit 31"}};
     for (const Bad& b : bad_bits) {
-        s = good, s.interruptibility = b.value;
+        s = good, s.vcpu.interruptibility = b.value;
         expect(b.what, set_state(v, s), -HV_EINVAL);
     }
-    const Bad bad_activities[] = {{kHlt, "set_vcpu_state: activity HLT"},
-                                  {kShutdown, "set_vcpu_state: activity shutdown"},
-                                  {4, "set_vcpu_state: activity 4"},
-                                  {~0u, "set_vcpu_state: activity ~0"},
-                                  {kWaitForSipi, "set_vcpu_state: activity wait-for-SIPI"}};
+    const Bad bad_activities[] = {{kHlt, "set_state: activity HLT"},
+                                  {kShutdown, "set_state: activity shutdown"},
+                                  {4, "set_state: activity 4"},
+                                  {~0u, "set_state: activity ~0"},
+                                  {kWaitForSipi, "set_state: activity wait-for-SIPI"}};
     for (const Bad& b : bad_activities) {
-        s = good, s.activity = b.value;
+        s = good, s.vcpu.activity = b.value;
         expect(b.what, set_state(v, s), -HV_EINVAL);
     }
+}
+
+// The record as a whole: its header, the registers the hypervisor loads
+// itself (a bad one would be its own #GP), the event in flight and the
+// XSAVE area XRSTOR takes. Each is refused, and the victim goes on
+// (resume_and_pause, or the end of the run) with the state it had.
+void record_checks(uint64_t v, const hv_guest_state& good) {
+    struct Case {
+        const char* what;
+        void (*spoil)(hv_guest_state&);
+    };
+    static const Case cases[] = {
+        {"set_state: magic", [](hv_guest_state& s) { s.magic ^= 1; }},
+        {"set_state: version", [](hv_guest_state& s) { s.version = HV_STATE_VERSION + 1; }},
+        {"set_state: size field", [](hv_guest_state& s) { s.size -= 8; }},
+        {"set_state: unknown flag", [](hv_guest_state& s) { s.flags |= 2; }},
+        {"set_state: LSTAR not canonical", [](hv_guest_state& s) { s.vcpu.lstar = 1ull << 62; }},
+        {"set_state: KERNEL_GS_BASE not canonical", [](hv_guest_state& s) { s.vcpu.kernel_gs_base = 1ull << 63; }},
+        {"set_state: DR6 bits 63:32", [](hv_guest_state& s) { s.vcpu.dr6 |= 1ull << 40; }},
+        {"set_state: CR8 above 15", [](hv_guest_state& s) { s.vcpu.cr8 = 16; }},
+        {"set_state: PAT memory type 2", [](hv_guest_state& s) { s.vcpu.pat = 2; }},
+        {"set_state: XCR0 without x87", [](hv_guest_state& s) { s.vcpu.xcr0 = 2; }},
+        {"set_state: XSTATE_BV beyond the CPU", [](hv_guest_state& s) { s.xsave[512 + 7] = 0x80; }},
+        {"set_state: XCOMP_BV set", [](hv_guest_state& s) { s.xsave[512 + 15] = 0x80; }},
+        {"set_state: MXCSR reserved bit", [](hv_guest_state& s) { s.xsave[24 + 3] = 0x80; }},
+        {"set_state: xsave_bytes", [](hv_guest_state& s) { s.xsave_bytes = 8; }},
+        {"set_state: pending event of a reserved type", [](hv_guest_state& s) { s.vcpu.pending_event = (1u << 31) | (1u << 8); }},
+        {"set_state: pending #GP without its error code", [](hv_guest_state& s) { s.vcpu.pending_event = (1u << 31) | (3u << 8) | 13; }},
+        {"set_state: pending interrupt with IF clear", [](hv_guest_state& s) {
+             s.vcpu.rflags &= ~kRflagsIf, s.vcpu.pending_event = (1u << 31) | 0x30;
+         }},
+        {"set_state: platform devices without the flag", [](hv_guest_state& s) { reinterpret_cast<uint8_t*>(&s.platform)[0] = 1; }},
+        {"set_state: TSC_AUX", [](hv_guest_state& s) { s.vcpu.tsc_aux = 1; }},
+    };
+    for (const Case& c : cases) {
+        state = good;
+        c.spoil(state);
+        expect(c.what, hypercall(HV_HC_SET_STATE, v, gpa(state), sizeof state), -HV_EINVAL);
+    }
+    state = good;
+    expect("set_state: size argument", hypercall(HV_HC_SET_STATE, v, gpa(state), sizeof state + 8), -HV_EINVAL);
+    expect("unmap_guest: no window there", hypercall(HV_HC_UNMAP_GUEST, 3ull << 30), -HV_ENOENT);
 }
 
 // Resumes the victim (a dirtier) and sees it make progress through the
@@ -130,9 +172,9 @@ void resume_and_pause(uint64_t v, uint64_t window) {
     }
     expect("pause after the resume", pause_bounded(v), 0);
     print("badctl: the victim ran %lu passes after its resume, then paused\n", progress->passes - before);
-    expect("get_vcpu_state after the resume", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state),
+    expect("get_state after the resume", hypercall(HV_HC_GET_STATE, v, gpa(state), sizeof state),
            sizeof state);
-    expect("activity state after the resume", state.activity, kActive);
+    expect("activity state after the resume", state.vcpu.activity, kActive);
 }
 
 }  // namespace
@@ -148,29 +190,30 @@ int guest_main(const Args& args) {
         expect("guest_stats: bad id", hypercall(HV_HC_GUEST_STATS, id, gpa(stats), sizeof stats), -HV_ENOENT);
     }
 
-    expect("get_vcpu_state: size too small", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state - 8),
+    expect("get_state: size too small", hypercall(HV_HC_GET_STATE, v, gpa(state), sizeof state - 8),
            -HV_EINVAL);
-    expect("get_vcpu_state: buffer outside", hypercall(HV_HC_GET_VCPU_STATE, v, outside, sizeof state), -HV_EFAULT);
-    expect("get_vcpu_state", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), sizeof state);
-    hv_vcpu_state good = state;
-    vcpu_state_checks(v, good);
+    expect("get_state: buffer outside", hypercall(HV_HC_GET_STATE, v, outside, sizeof state), -HV_EFAULT);
+    expect("get_state", hypercall(HV_HC_GET_STATE, v, gpa(state), sizeof state), sizeof state);
+    hv_guest_state good = state;
+    state_checks(v, good);
     if (args.u64("resume", 0)) {
         expect("map_guest for the progress", hypercall(HV_HC_MAP_GUEST, v, 1ull << 30, 0), int64_t(16) << 20);
         resume_and_pause(v, 1ull << 30);
-        expect("get_vcpu_state", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), sizeof state);
+        expect("get_state", hypercall(HV_HC_GET_STATE, v, gpa(state), sizeof state), sizeof state);
         good = state;
     }
-    expect("set_vcpu_state: as it was", set_state(v, good), 0);
-    state.cr4 = 0;  // VMXE is fixed to 1 under VMX
-    expect("set_vcpu_state: CR4 against fixed bits", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
+    expect("set_state: as it was", set_state(v, good), 0);
+    state.vcpu.cr4 |= 1ull << 13;  // VMXE: VMX is not offered to guests
+    expect("set_state: CR4.VMXE", hypercall(HV_HC_SET_STATE, v, gpa(state), sizeof state),
            -HV_EINVAL);
-    state = good, state.rflags = 0;
-    expect("set_vcpu_state: RFLAGS bit 1 clear", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
+    state = good, state.vcpu.rflags = 0;
+    expect("set_state: RFLAGS bit 1 clear", hypercall(HV_HC_SET_STATE, v, gpa(state), sizeof state),
            -HV_EINVAL);
-    state = good, state.efer = 1ull << 9;
-    expect("set_vcpu_state: EFER reserved bit", hypercall(HV_HC_SET_VCPU_STATE, v, gpa(state), sizeof state),
+    state = good, state.vcpu.efer = 1ull << 9;
+    expect("set_state: EFER reserved bit", hypercall(HV_HC_SET_STATE, v, gpa(state), sizeof state),
            -HV_EINVAL);
-    expect("set_vcpu_state: buffer outside", hypercall(HV_HC_SET_VCPU_STATE, v, outside, sizeof state), -HV_EFAULT);
+    expect("set_state: buffer outside", hypercall(HV_HC_SET_STATE, v, outside, sizeof state), -HV_EFAULT);
+    record_checks(v, good);
 
     expect("map_guest: unaligned", hypercall(HV_HC_MAP_GUEST, v, (1ull << 30) + 4096, 0), -HV_EINVAL);
     expect("map_guest: inside own memory", hypercall(HV_HC_MAP_GUEST, v, 0, 0), -HV_EINVAL);
@@ -243,7 +286,7 @@ int guest_main(const Args& args) {
     expect("map_guest: stopped", hypercall(HV_HC_MAP_GUEST, v, 8ull << 30, 0), -HV_ENOENT);
     expect("guest_stats: stopped", hypercall(HV_HC_GUEST_STATS, v, gpa(stats), sizeof stats), -HV_ENOENT);
     expect("resume: stopped", hypercall(HV_HC_RESUME, v), -HV_ENOENT);
-    expect("get_vcpu_state: stopped", hypercall(HV_HC_GET_VCPU_STATE, v, gpa(state), sizeof state), -HV_ENOENT);
+    expect("get_state: stopped", hypercall(HV_HC_GET_STATE, v, gpa(state), sizeof state), -HV_ENOENT);
 
     print("badctl: %u checks, %u failed\n", checks, failures);
     return failures ? 1 : 0;

@@ -60,7 +60,7 @@ bool excluded(uint64_t nr) {
 uint64_t* output_arg(uint64_t nr, uint64_t* a) {
     switch (nr) {
     case HV_HC_STATS: return &a[0];
-    case HV_HC_GET_VCPU_STATE:
+    case HV_HC_GET_STATE:
     case HV_HC_GUEST_STATS: return &a[1];
     case HV_HC_GET_DIRTY_LOG: return &a[2];
     default: return nullptr;
@@ -101,7 +101,7 @@ int guest_main(const Args& args) {
             if (!port_access()) ++unexpected, print("fuzzer: access %lu: a port read something\n", i);
             continue;
         }
-        uint64_t nr = next() % 4 ? next() % (HV_HC_ENABLE_CAP + 1) : edge();
+        uint64_t nr = next() % 4 ? next() % (HV_HC_UNMAP_GUEST + 1) : edge();
         if (excluded(nr)) continue;
         for (size_t k = 0; k < kFilled; k += 8) {
             uint64_t v = edge();

@@ -3,27 +3,39 @@
 //   1. map the source's memory read-only and the destination's writable
 //   2. turn on dirty logging for the source (eager split happens here) and
 //      copy all of its memory while it runs
-//   3. rounds: get the dirty log, copy the pages it names, until a round
-//      dirties at most `threshold` pages or `rounds` rounds have run
-//   4. pause the source, copy the last dirty pages and the vCPU state,
+//   3. rounds: get the dirty log, copy the pages it names, until a stop
+//      condition holds: a round dirtied at most `threshold` pages, or the
+//      downtime estimated from the measured copy rate is within `downtime`,
+//      or `rounds` rounds have run
+//   4. pause the source, copy the last dirty pages and the state record
+//      (struct hv_guest_state: registers, XSAVE, MSRs, TSC, devices),
 //      compare all memory word for word, resume the destination
-//   5. watch the destination's progress block move on two passes, stop both
+//   5. watch the destination go on (two dirtier passes, or two console
+//      lines of any other guest), stop the source for good
+// With hops=N the destination becomes the next hop's source: A -> B -> C.
 // One row per round: pages dirtied, harvest and copy cycles, splits,
 // write-protection faults, how many of them the fast path fixed, the
-// source's average cycles per fault (what dirtying memory costs it), and the
-// page-modification log entries taken (dirty_log=pml).
+// source's average cycles per fault (what dirtying memory costs it), the
+// page-modification log entries taken (dirty_log=pml), and the downtime the
+// next stop would cost at the copy rate measured so far.
 //   args: src=ID, dst=ID (command-line positions; dst=create: create it
-//         with HV_HC_CREATE_GUEST, on CPU dst_cpu, default 0), after=N passes before
-//         starting (default 1), rounds=N (default 8), threshold=PAGES (default 16),
-//         mode=precopy|stop (stop: pause first, copy once, no dirty log),
-//         manual=1 (the source is in manual protection: each harvest is a get
-//         followed by a clear of the same bits), enable_cap=manual|initially_set
-//         (turn that mode on first, with HV_HC_ENABLE_CAP; implies manual=1),
-//         cancel=N (pre-copy: N attempts are cancelled after their rounds:
-//         logging off, the source runs two passes on, its huge pages come
-//         back; then a new attempt starts from a full copy), cost=1 (after
-//         logging is on, wait for two of the source's passes before the full
-//         copy and print what logging cost its vCPU per page: tools/hv perf)
+//         with HV_HC_CREATE_GUEST, on CPU dst_cpu, default 0, expecting
+//         dst_expect, default stopped), after=N dirtier passes before
+//         starting (default 1), after_lines=N (a source that is not the
+//         dirtier, e.g. Linux: start once it has printed N console lines,
+//         and judge the destination by its console lines), rounds=N
+//         (default 8), threshold=PAGES (default 16), downtime=CYCLES (stop
+//         once the estimated downtime is at most this; default 0: off),
+//         hops=N (default 1; with dst=create only), mode=precopy|stop
+//         (stop: pause first, copy once, no dirty log), manual=1 (the source
+//         is in manual protection: each harvest is a get followed by a clear
+//         of the same bits), enable_cap=manual|initially_set (turn that mode
+//         on first, with HV_HC_ENABLE_CAP; implies manual=1), cancel=N
+//         (pre-copy: N attempts are cancelled after their rounds: logging
+//         off, the source runs two passes on, its huge pages come back; then
+//         a new attempt starts from a full copy), cost=1 (after logging is
+//         on, wait for two of the source's passes before the full copy and
+//         print what logging cost its vCPU per page: tools/hv perf)
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
@@ -131,20 +143,41 @@ struct Row {
         src = id;
         before = stats(src);
     }
-    void print_row(const char* what, uint64_t dirtied, uint64_t harvest, uint64_t copy) {
+    void print_row(const char* what, uint64_t dirtied, uint64_t harvest, uint64_t copy, uint64_t est) {
         hv_guest_stats now = stats(src);
         uint64_t fast = now.faults_fast - before.faults_fast, slow = now.faults_slow - before.faults_slow;
         uint64_t faults = now.ept_exits - before.ept_exits, cycles = now.ept_fault_cycles - before.ept_fault_cycles;
-        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu %10lu %11lu\n", what, dirtied, harvest, copy,
+        print("migrator: %-8s %8lu %12lu %12lu %7lu %9lu %10lu %10lu %11lu %12lu\n", what, dirtied, harvest, copy,
               now.splits + now.lazy_splits - before.splits - before.lazy_splits, fast + slow, fast,
-              faults ? cycles / faults : 0, now.pml_entries - before.pml_entries);
+              faults ? cycles / faults : 0, now.pml_entries - before.pml_entries, est);
         before = now;
     }
 };
 
+// When pre-copy stops: what the user set, read once.
+struct StopCondition {
+    uint64_t rounds, threshold, downtime;
+    // The reason the rounds stop after a round that dirtied n pages, or
+    // nullptr to go on. est: the downtime a stop now would cost.
+    const char* reached(uint64_t round, uint64_t n, uint64_t est) const {
+        if (n <= threshold) return "dirty pages at or below the threshold";
+        if (downtime && est <= downtime) return "estimated downtime within the target";
+        if (round >= rounds) return "round limit";
+        return nullptr;
+    }
+};
+
+// The copy rate measured so far, in TSC cycles per page: what the last
+// copy, which happens with the source paused, will cost per dirty page.
+struct CopyRate {
+    uint64_t pages = 0, cycles = 0;
+    void add(uint64_t n, uint64_t c) { pages += n, cycles += c; }
+    uint64_t estimate(uint64_t n) const { return pages ? n * (cycles / pages) : 0; }
+};
+
 // Pre-copy, one attempt: logging on, everything copied while the source
 // runs, then rounds of harvest and copy. 0 or the guest's exit status.
-int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint64_t threshold, bool manual,
+int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, const StopCondition& stop, bool manual,
                    bool cost_report) {
     const uint64_t pages = bytes >> 12, bitmap_bytes = (pages + 63) / 64 * 8;
     LoggingCost cost;
@@ -156,16 +189,19 @@ int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint
         return 3;
     }
     uint64_t t1 = rdtsc();
-    print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s %11s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
-          "splits", "wp_faults", "fast_fixes", "cyc/fault", "pml_entries");
-    row.print_row("log-on", 0, t1 - t0, 0);
+    print("migrator: %-8s %8s %12s %12s %7s %9s %10s %10s %11s %12s\n", "round", "dirtied", "harvest_cyc", "copy_cyc",
+          "splits", "wp_faults", "fast_fixes", "cyc/fault", "pml_entries", "est_downtime");
+    row.print_row("log-on", 0, t1 - t0, 0, 0);
     hv_guest_stats s = stats(src);
     print("migrator: source mapped by %lu 4K, %lu 2M, %lu 1G leaves after logging started\n", s.leaves_4k,
           s.leaves_2m, s.leaves_1g);
     if (cost_report) cost.report();
+    CopyRate rate;
     for (uint64_t p = 0; p < pages; ++p) copy_page(p);
-    row.print_row("full", pages, 0, rdtsc() - t1);
-    for (uint64_t round = 1; round <= rounds; ++round) {
+    uint64_t t2 = rdtsc();
+    rate.add(pages, t2 - t1);
+    row.print_row("full", pages, 0, t2 - t1, 0);
+    for (uint64_t round = 1;; ++round) {
         uint64_t h0 = rdtsc();
         int64_t r = hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
         // Manual protection: the get only took a snapshot; re-protect
@@ -179,10 +215,17 @@ int precopy_rounds(uint64_t src, uint64_t bytes, Row& row, uint64_t rounds, uint
             return 3;
         }
         uint64_t n = copy_dirty(pages);
+        uint64_t h2 = rdtsc();
+        rate.add(n, h2 - h1);
+        // What stopping now would cost: about this round's pages again.
+        const uint64_t est = rate.estimate(n);
         char name[16] = "round ";
         name[6] = char('0' + round / 10 % 10), name[7] = char('0' + round % 10);
-        row.print_row(name, n, h1 - h0, rdtsc() - h1);
-        if (n <= threshold) break;
+        row.print_row(name, n, h1 - h0, h2 - h1, est);
+        if (const char* why = stop.reached(round, n, est)) {
+            print("migrator: pre-copy stops after round %lu: %s\n", round, why);
+            break;
+        }
     }
     return 0;
 }
@@ -197,7 +240,7 @@ int cancel(uint64_t src, uint64_t bytes, Row& row) {
         return 3;
     }
     uint64_t t1 = rdtsc();
-    row.print_row("log-off", 0, t1 - t0, 0);
+    row.print_row("log-off", 0, t1 - t0, 0, 0);
     if (!wait_for_pass(kSrcWindow, passes_at(kSrcWindow) + 2)) {
         print("migrator: source stuck at pass %lu after logging stopped\n", passes_at(kSrcWindow));
         return 5;
@@ -208,49 +251,55 @@ int cancel(uint64_t src, uint64_t bytes, Row& row) {
     return 0;
 }
 
-}  // namespace
+// How the migrator tells a guest makes progress: the dirtier's pass count in
+// its memory, or, for any other guest (Linux), the lines its console printed.
+struct Progress {
+    bool lines;  // after_lines= was given
+    uint64_t at(uint64_t id, uint64_t window) const {
+        if (!lines) return passes_at(window);
+        hv_guest_stats s{};
+        return hypercall(HV_HC_GUEST_STATS, id, reinterpret_cast<uint64_t>(&s), sizeof s) > 0 ? s.console_lines
+                                                                                                : ~0ull;
+    }
+    // Until `id` reaches `target`, or has stopped (a guest that ended by
+    // itself, e.g. Linux resetting once its workload passed: ~0), or
+    // kProgressTimeout TSC cycles; the last value seen.
+    uint64_t wait(uint64_t id, uint64_t window, uint64_t target) const {
+        uint64_t v = at(id, window);
+        for (uint64_t t0 = rdtsc(); v < target && rdtsc() - t0 <= kProgressTimeout; v = at(id, window))
+            asm volatile("pause");
+        return v;
+    }
+    const char* unit() const { return lines ? "console line" : "pass"; }
+};
 
-int guest_main(const Args& args) {
-    uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1), after = args.u64("after", 1);
-    uint64_t rounds = args.u64("rounds", 8), threshold = args.u64("threshold", 16);
-    bool precopy = !args.is("mode", "stop");
-    bool enable_manual = args.is("enable_cap", "manual"), enable_initially_set = args.is("enable_cap", "initially_set");
-    bool manual = args.u64("manual", 0) || enable_manual || enable_initially_set;
-    uint64_t cancels = args.u64("cancel", 0);
-    int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
-    if (args.is("dst", "create") && src_bytes > 0) {
-        static char spec[HV_CREATE_SPEC_MAX + 1];
-        size_t n = hv::format(spec, sizeof spec, "dst:image=none,start=paused,expect=stopped,mem=%ld,cpu=%lu",
-                              src_bytes >> 20, args.u64("dst_cpu", 0));
-        int64_t id = hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(spec), n);
-        print("migrator: created the destination '%s' -> %ld\n", spec, id);
-        if (id < 0) return 2;
-        dst = uint64_t(id);
-    }
-    int64_t dst_bytes = hypercall(HV_HC_MAP_GUEST, dst, kDstWindow, HV_MAP_WRITABLE);
-    if (src_bytes <= 0 || dst_bytes <= 0 || src_bytes != dst_bytes || uint64_t(src_bytes) > HV_MAX_SLOT_BYTES) {
-        print("migrator: cannot map the guests: source %ld, destination %ld\n", src_bytes, dst_bytes);
-        return 2;
-    }
-    const uint64_t bytes = uint64_t(src_bytes), pages = bytes >> 12;
-    const uint64_t bitmap_bytes = (pages + 63) / 64 * 8;
-    print("migrator: %s migration of guest %lu to guest %lu, %lu MiB\n", precopy ? "pre-copy" : "stop-and-copy", src,
+struct Options {
+    StopCondition stop;
+    bool precopy, manual, enable_manual, enable_initially_set, cost;
+    uint64_t cancels;
+    Progress progress;
+};
+
+hv_guest_state state;
+
+// One migration of src into dst (both mapped: kSrcWindow, kDstWindow), src
+// running, dst paused. 0, or the exit status for the run.
+int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool stop_destination) {
+    const uint64_t pages = bytes >> 12, bitmap_bytes = (pages + 63) / 64 * 8;
+    print("migrator: %s migration of guest %lu to guest %lu, %lu MiB\n", o.precopy ? "pre-copy" : "stop-and-copy", src,
           dst, bytes >> 20);
-
-    while (passes_at(kSrcWindow) < after) asm volatile("pause");
-
     Row row;
     row.start(src);
-    if (enable_manual || enable_initially_set) {
-        uint64_t flags = HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (enable_initially_set ? HV_DIRTY_LOG_INITIALLY_SET : 0);
+    if (o.enable_manual || o.enable_initially_set) {
+        uint64_t flags = HV_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (o.enable_initially_set ? HV_DIRTY_LOG_INITIALLY_SET : 0);
         if (int64_t r = hypercall(HV_HC_ENABLE_CAP, src, HV_CAP_MANUAL_DIRTY_LOG_PROTECT2, flags); r) {
             print("migrator: enable manual protection -> %ld\n", r);
             return 3;
         }
     }
-    for (uint64_t attempt = 0; precopy; ++attempt) {
-        if (int r = precopy_rounds(src, bytes, row, rounds, threshold, manual, args.u64("cost", 0)); r) return r;
-        if (attempt == cancels) break;
+    for (uint64_t attempt = 0; o.precopy; ++attempt) {
+        if (int r = precopy_rounds(src, bytes, row, o.stop, o.manual, o.cost); r) return r;
+        if (attempt == o.cancels) break;
         if (int r = cancel(src, bytes, row); r) return r;
     }
 
@@ -259,17 +308,16 @@ int guest_main(const Args& args) {
         print("migrator: pause(source) -> %ld\n", r);
         return 3;
     }
-    uint64_t paused_at = passes_at(kSrcWindow), last = pages;
-    if (precopy) {
+    uint64_t paused_at = o.progress.at(src, kSrcWindow), last = pages;
+    if (o.precopy) {
         hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
         last = copy_dirty(pages);
     } else {
         for (uint64_t p = 0; p < pages; ++p) copy_page(p);
     }
     uint64_t t_copy = rdtsc();
-    static hv_vcpu_state state;
-    int64_t g = hypercall(HV_HC_GET_VCPU_STATE, src, reinterpret_cast<uint64_t>(&state), sizeof state);
-    int64_t s = hypercall(HV_HC_SET_VCPU_STATE, dst, reinterpret_cast<uint64_t>(&state), sizeof state);
+    int64_t g = hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&state), sizeof state);
+    int64_t s = hypercall(HV_HC_SET_STATE, dst, reinterpret_cast<uint64_t>(&state), sizeof state);
     uint64_t t_state = rdtsc();
 
     // Verification, while both are paused: every byte, compared a 64-bit word
@@ -278,13 +326,18 @@ int guest_main(const Args& args) {
     for (uint64_t i = 0, words = bytes / 8; (i = first_difference(i, words)) < words; ++i)
         if (mismatched_words++ == 0) first_bad = i * 8;
 
+    // Where the destination's progress starts: the source's pass count
+    // (it is in the memory just copied), or its own console's line count.
+    const uint64_t base = o.progress.lines ? o.progress.at(dst, kDstWindow) : paused_at;
     uint64_t t_verify = rdtsc();
     int64_t r = hypercall(HV_HC_RESUME, dst);
     uint64_t t_resume = rdtsc();
-    row.print_row("final", last, 0, t_copy - t0);
-    print("migrator: paused at pass %lu, rip=0x%lx, state %ld/%ld, resume %ld\n", paused_at, state.rip, g, s, r);
-    print("migrator: downtime %lu TSC cycles: last copy %lu, vCPU state %lu, resume %lu (verification %lu not counted)\n",
-          (t_state - t0) + (t_resume - t_verify), t_copy - t0, t_state - t_copy, t_resume - t_verify,
+    row.print_row("final", last, 0, t_copy - t0, 0);
+    print("migrator: paused at %s %lu, rip=0x%lx, tsc=%lu, state record %ld bytes%s, set %ld, resume %ld\n",
+          o.progress.unit(), paused_at, state.vcpu.rip, state.vcpu.tsc, g,
+          state.flags & HV_STATE_PC_PLATFORM ? " with PC devices" : "", s, r);
+    print("migrator: downtime %lu TSC cycles: last copy %lu, state record %lu, resume %lu (verification %lu not "
+          "counted)\n", (t_state - t0) + (t_resume - t_verify), t_copy - t0, t_state - t_copy, t_resume - t_verify,
           t_verify - t_state);
     if (mismatched_words)
         print("migrator: verdict: MISMATCH: %lu of %lu words differ, the first at GPA 0x%lx\n", mismatched_words,
@@ -294,13 +347,94 @@ int guest_main(const Args& args) {
     if (g != sizeof state || s || r) return 4;
     hypercall(HV_HC_STOP_GUEST, src);
 
-    // The workload goes on in the destination, from where the source stopped:
-    // two more passes, then the destination is stopped too and the run ends.
-    if (!wait_for_pass(kDstWindow, paused_at + 2)) {
-        print("migrator: destination stuck at pass %lu\n", passes_at(kDstWindow));
+    // The workload goes on in the destination, from where the source stopped.
+    const uint64_t now = o.progress.wait(dst, kDstWindow, base + 2);
+    if (now == ~0ull) {
+        print("migrator: the destination ended by itself after going on (its outcome is the run's verdict)\n");
+    } else if (now < base + 2) {
+        print("migrator: destination stuck at %s %lu\n", o.progress.unit(), now);
         return 5;
+    } else {
+        print("migrator: destination at %s %lu and going on\n", o.progress.unit(), now);
+        if (stop_destination) hypercall(HV_HC_STOP_GUEST, dst);
     }
-    print("migrator: destination at pass %lu and going on\n", passes_at(kDstWindow));
-    hypercall(HV_HC_STOP_GUEST, dst);
     return mismatched_words ? 1 : 0;
+}
+
+// A destination of `mib` MiB created for this hop, paused; its id or < 0.
+int64_t create_destination(const char* name, uint64_t mib, uint64_t cpu, const char* expect) {
+    static char spec[HV_CREATE_SPEC_MAX + 1];
+    size_t n = hv::format(spec, sizeof spec, "%s:image=none,start=paused,expect=%s,mem=%lu,cpu=%lu", name, expect,
+                          mib, cpu);
+    int64_t id = hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(spec), n);
+    print("migrator: created the destination '%s' -> %ld\n", spec, id);
+    return id;
+}
+
+}  // namespace
+
+int guest_main(const Args& args) {
+    uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1);
+    const uint64_t hops = args.u64("hops", 1), after_lines = args.u64("after_lines", 0);
+    const bool create = args.is("dst", "create");
+    Options o{};
+    o.stop = StopCondition{args.u64("rounds", 8), args.u64("threshold", 16), args.u64("downtime", 0)};
+    o.precopy = !args.is("mode", "stop");
+    o.enable_manual = args.is("enable_cap", "manual"), o.enable_initially_set = args.is("enable_cap", "initially_set");
+    o.manual = args.u64("manual", 0) || o.enable_manual || o.enable_initially_set;
+    o.cancels = args.u64("cancel", 0);
+    o.cost = args.u64("cost", 0);
+    o.progress.lines = after_lines > 0;
+    static char expect[16] = "stopped";
+    args.str("dst_expect", expect, sizeof expect);  // the last destination's outcome
+    if (hops < 1 || hops > 8 || (hops > 1 && !create)) {
+        print("migrator: hops=%lu: 1 to 8, and more than 1 only with dst=create\n", hops);
+        return 2;
+    }
+
+    int64_t src_bytes = hypercall(HV_HC_MAP_GUEST, src, kSrcWindow, 0);
+    if (src_bytes <= 0 || uint64_t(src_bytes) > HV_MAX_SLOT_BYTES) {
+        print("migrator: cannot map the source: %ld\n", src_bytes);
+        return 2;
+    }
+    const uint64_t bytes = uint64_t(src_bytes);
+    if (o.progress.lines) {
+        print("migrator: waiting for guest %lu to print %lu console lines\n", src, after_lines);
+        if (o.progress.wait(src, kSrcWindow, after_lines) < after_lines) {
+            print("migrator: the source did not print %lu lines\n", after_lines);
+            return 5;
+        }
+    } else {
+        while (passes_at(kSrcWindow) < args.u64("after", 1)) asm volatile("pause");
+    }
+
+    for (uint64_t hop = 1; hop <= hops; ++hop) {
+        const bool last = hop == hops;
+        if (create) {
+            // Chained: names b, c, ... after the first source; one hop: dst.
+            char name[8] = "dst";
+            if (hops > 1) name[0] = char('a' + hop), name[1] = '\0';
+            int64_t id = create_destination(name, bytes >> 20, args.u64("dst_cpu", 0), last ? expect : "stopped");
+            if (id < 0) return 2;
+            dst = uint64_t(id);
+        }
+        int64_t dst_bytes = hypercall(HV_HC_MAP_GUEST, dst, kDstWindow, HV_MAP_WRITABLE);
+        if (dst_bytes != src_bytes) {
+            print("migrator: cannot map the destination: %ld bytes for a source of %ld\n", dst_bytes, src_bytes);
+            return 2;
+        }
+        // The destination goes on as itself only after the last hop; before
+        // that it is the next source, stopped when that hop is done.
+        if (int r = migrate(src, dst, bytes, o, last && !o.progress.lines); r) return r;
+        if (last) break;
+        // The next hop's source is this destination: its window becomes
+        // read-only (a writable one would keep its memory from logging).
+        int64_t u = hypercall(HV_HC_UNMAP_GUEST, kSrcWindow);
+        int64_t v = hypercall(HV_HC_UNMAP_GUEST, kDstWindow);
+        int64_t m = hypercall(HV_HC_MAP_GUEST, dst, kSrcWindow, 0);
+        print("migrator: hop %lu done; guest %lu is the next source (unmap %ld/%ld, map %ld)\n", hop, dst, u, v, m);
+        if (u || v || m != src_bytes) return 2;
+        src = dst;
+    }
+    return 0;
 }

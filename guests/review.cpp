@@ -228,11 +228,11 @@ int main_winlog(const Args& args) {
 }
 
 // t=states: a control guest creates paused victims (memtest) on cpu=, sets
-// one odd vCPU state on each (HV_HC_SET_VCPU_STATE), resumes it and waits
-// until it stops: VM entry must refuse what it refuses, and only the
+// one odd vCPU state on each (HV_HC_SET_STATE), resumes it and waits
+// until it stops: HV_HC_SET_STATE or VM entry must refuse what they refuse, and only the
 // victim may stop. which=LIST of letters picks the states.
 namespace states_ns {
-hv_vcpu_state vs;
+hv_guest_state vs;
 hv_guest_stats gst;
 char vspec[96];
 }  // namespace states_ns
@@ -251,25 +251,25 @@ int main_states(const Args& args) {
         int64_t id = hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(vspec), n);
         if (id < 0) { print("states: create -> %ld\n", id); return 2; }
         pause_guest(uint64_t(id));
-        int64_t r = hypercall(HV_HC_GET_VCPU_STATE, id, reinterpret_cast<uint64_t>(&vs), sizeof vs);
+        int64_t r = hypercall(HV_HC_GET_STATE, id, reinterpret_cast<uint64_t>(&vs), sizeof vs);
         if (r < 0) { print("states: get -> %ld\n", r); return 3; }
         switch (*w) {
-        case 'a': vs.cr4 |= 1ull << 17; break;                         // PCIDE in a 32-bit guest
-        case 'c': vs.cr4 |= 1ull << 23; vs.cr0 &= ~(1ull << 16); break;  // CET without WP
-        case 'f': vs.cr4 |= 1ull << 5; vs.efer = (1ull << 8) | (1ull << 10); break;  // IA-32e with PG=0
-        case 'g': vs.cr4 |= 1ull << 5; vs.efer = (1ull << 8) | (1ull << 10); vs.cr0 |= 1ull << 31;
-                  vs.cs.access_rights |= 1u << 13; vs.cs.access_rights &= ~(1u << 14); break;  // 64-bit, CR3=0
-        case 'k': vs.cs.access_rights = (vs.cs.access_rights & ~0xfu) | 3; break;  // CS a data segment (UG)
-        case 'p': vs.cr0 &= ~1ull; vs.cs.base = 0xf0000; vs.cs.selector = 0xf000; vs.cs.limit = 0xffff;
-                  vs.cs.access_rights = 0x9b; vs.rip = 0xfff0; break;  // real mode, ROM-like CS
-        case 'x': vs.rflags |= 1ull << 17; break;                      // virtual-8086
-        case 'y': vs.cr3 = 1ull << 51; break;                          // CR3 beyond MAXPHYADDR
-        case 'z': vs.pat = 0x0202020202020202ull; break;               // reserved memory type
-        case 'd': vs.dr7 = 1ull << 32; break;
-        case 'n': vs.interruptibility = 8; break;                      // blocking by NMI
-        case 's': vs.cr4 |= 1ull << 12; break;                         // LA57 outside IA-32e
+        case 'a': vs.vcpu.cr4 |= 1ull << 17; break;                         // PCIDE in a 32-bit guest
+        case 'c': vs.vcpu.cr4 |= 1ull << 23; vs.vcpu.cr0 &= ~(1ull << 16); break;  // CET without WP
+        case 'f': vs.vcpu.cr4 |= 1ull << 5; vs.vcpu.efer = (1ull << 8) | (1ull << 10); break;  // IA-32e with PG=0
+        case 'g': vs.vcpu.cr4 |= 1ull << 5; vs.vcpu.efer = (1ull << 8) | (1ull << 10); vs.vcpu.cr0 |= 1ull << 31;
+                  vs.vcpu.cs.access_rights |= 1u << 13; vs.vcpu.cs.access_rights &= ~(1u << 14); break;  // 64-bit, CR3=0
+        case 'k': vs.vcpu.cs.access_rights = (vs.vcpu.cs.access_rights & ~0xfu) | 3; break;  // CS a data segment (UG)
+        case 'p': vs.vcpu.cr0 &= ~1ull; vs.vcpu.cs.base = 0xf0000; vs.vcpu.cs.selector = 0xf000; vs.vcpu.cs.limit = 0xffff;
+                  vs.vcpu.cs.access_rights = 0x9b; vs.vcpu.rip = 0xfff0; break;  // real mode, ROM-like CS
+        case 'x': vs.vcpu.rflags |= 1ull << 17; break;                      // virtual-8086
+        case 'y': vs.vcpu.cr3 = 1ull << 51; break;                          // CR3 beyond MAXPHYADDR
+        case 'z': vs.vcpu.pat = 0x0202020202020202ull; break;               // reserved memory type
+        case 'd': vs.vcpu.dr7 = 1ull << 32; break;
+        case 'n': vs.vcpu.interruptibility = 8; break;                      // blocking by NMI
+        case 's': vs.vcpu.cr4 |= 1ull << 12; break;                         // LA57 outside IA-32e
         }
-        r = hypercall(HV_HC_SET_VCPU_STATE, id, reinterpret_cast<uint64_t>(&vs), sizeof vs);
+        r = hypercall(HV_HC_SET_STATE, id, reinterpret_cast<uint64_t>(&vs), sizeof vs);
         int64_t res = hypercall(HV_HC_RESUME, id);
         uint64_t t0 = rdtsc();
         while (hypercall(HV_HC_GUEST_STATS, id, reinterpret_cast<uint64_t>(&gst), sizeof gst) > 0 && rdtsc() - t0 < 400000000)

@@ -42,8 +42,9 @@ void audit_ept(Vm& vm) {
     if (!vm.mmu().audit(why, sizeof why)) return report_fail(test, "%s", why);
     uint64_t misdirected = 0;
     uint64_t mapped = check_mappings(vm, 0, vm.mem_bytes(), misdirected);
-    for (size_t i = 0; i < vm.window_count(); ++i)
-        mapped += check_mappings(vm, vm.window(i).gpa, vm.window(i).target->mem_bytes(), misdirected);
+    for (size_t i = 0; i < HV_MAP_MAX; ++i)
+        if (const Window& w = vm.window(i); w.target)
+            mapped += check_mappings(vm, w.gpa, w.target->mem_bytes(), misdirected);
     size_t l1 = vm.mmu().count_leaves(1), l2 = vm.mmu().count_leaves(2), l3 = vm.mmu().count_leaves(3);
     if (misdirected) return report_fail(test, "%lu mapped pages do not map their own frame", misdirected);
     report_pass(test, "rmap and leaves agree; %lu pages mapped by %zu 4K, %zu 2M and %zu 1G leaves, each to its "

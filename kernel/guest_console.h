@@ -16,7 +16,11 @@ public:
     void put(char c) {
         watch_panic(c);
         if (c == '\r') return;
-        if (c == '\n') return flush();
+        if (c == '\n') {
+            // Relaxed: a progress count another CPU reads (HV_HC_GUEST_STATS).
+            __atomic_store_n(&lines_, lines_ + 1, __ATOMIC_RELAXED);
+            return flush();
+        }
         // Control characters are shown, not obeyed: a guest must not be able
         // to move the cursor over the hypervisor's lines.
         line_[len_++] = (c < ' ' || c > '~') ? '?' : c;
@@ -27,6 +31,10 @@ public:
         if (len_) print("[%s] %.*s\n", name_, int(len_), line_);
         len_ = 0;
     }
+
+    // Lines the guest ended (its newlines), for a control guest that waits
+    // for its progress.
+    uint64_t lines() const { return __atomic_load_n(&lines_, __ATOMIC_RELAXED); }
 
     // A guest OS's panic line (Linux: "Kernel panic - not syncing: ..."),
     // NUL-terminated, or nullptr: after a panic Linux spins with interrupts
@@ -64,6 +72,7 @@ private:
     bool taking_ = false;  // after the marker, until the end of its line
     char line_[160];
     size_t len_ = 0;
+    uint64_t lines_ = 0;
 };
 
 }  // namespace hv

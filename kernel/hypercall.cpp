@@ -8,7 +8,8 @@
 #include "kernel/guests.h"
 #include "kernel/smp.h"
 #include "kernel/tlb.h"
-#include "kernel/vcpu_state_check.h"
+#include "kernel/limits.h"
+#include "kernel/state_check.h"
 #include "kernel/vm.h"
 #include "kernel/vm_table.h"
 
@@ -89,23 +90,34 @@ HypercallResult hc_resume(Vm& vm, const HypercallArgs& a) {
     return ok();
 }
 
-HypercallResult hc_get_vcpu_state(Vm& vm, const HypercallArgs& a) {
+HypercallResult hc_get_state(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
-    if (a.a2 < sizeof(hv_vcpu_state)) return err(HV_EINVAL);
+    if (a.a2 < sizeof(hv_guest_state)) return err(HV_EINVAL);
     if (!t->paused()) return err(HV_EBUSY);
-    if (!vm.write_guest(a.a1, &t->exported_state(), sizeof(hv_vcpu_state))) return err(HV_EFAULT);
-    return ok(sizeof(hv_vcpu_state));
+    const hv_guest_state& s = t->exported_state();
+    // A CPU whose XSAVE area is larger than the record's: refused, not truncated.
+    if (s.xsave_bytes > HV_XSAVE_AREA_MAX) return err(HV_ENOSPC);
+    if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
+    return ok(sizeof s);
 }
 
-HypercallResult hc_set_vcpu_state(Vm& vm, const HypercallArgs& a) {
+// One record per CPU: too large for the stack, and read once from the
+// caller (its other vCPUs could change its memory meanwhile), so that what
+// is checked is what the target gets.
+hv_guest_state set_state_scratch[kMaxCpus];
+
+HypercallResult hc_set_state(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
-    if (a.a2 < sizeof(hv_vcpu_state)) return err(HV_EINVAL);
+    if (a.a2 != sizeof(hv_guest_state)) return err(HV_EINVAL);
     if (!t->paused()) return err(HV_EBUSY);
-    hv_vcpu_state s;
+    hv_guest_state& s = set_state_scratch[smp::current_cpu()];
     if (!vm.read_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
-    if (!vcpu_state_acceptable(s, t->controls())) return err(HV_EINVAL);
+    if (const char* why = state_refusal(s, StateLimits{t->controls(), t->mxcsr_mask(), t->linear_address_bits()})) {
+        HV_LOG_WARN("guest %s: set_state of guest '%s' refused: %s\n", vm.name(), t->name(), why);
+        return err(HV_EINVAL);
+    }
     t->set_pending_state(s);
     return ok();
 }
@@ -117,6 +129,11 @@ HypercallResult hc_map_guest(Vm& vm, const HypercallArgs& a) {
     int r = vm.add_window(Window{a.a1, t, bool(a.a2 & HV_MAP_WRITABLE)});
     if (r == -mm::kENOMEM) r = -HV_ENOSPC;  // no host memory for its slot arrays: as for a slot, not in the ABI
     return r ? err(-r) : ok(int64_t(t->mem_bytes()));
+}
+
+HypercallResult hc_unmap_guest(Vm& vm, const HypercallArgs& a) {
+    int r = vm.remove_window(a.a0);
+    return r ? err(-r) : ok();
 }
 
 HypercallResult hc_stop_guest(Vm& vm, const HypercallArgs& a) {
@@ -187,6 +204,7 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     s.memslot_generation = t->mmu().generation();
     s.recovered_huge = ld(m.recovered_huge);
     s.pml_entries = ld(m.pml_entries);
+    s.console_lines = t->console().lines();
     if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
     return ok(sizeof s);
 }
@@ -244,8 +262,8 @@ constexpr Call kCalls[] = {
     {"stats", false, hc_stats},
     {"pause", true, hc_pause},
     {"resume", true, hc_resume},
-    {"get_vcpu_state", true, hc_get_vcpu_state},
-    {"set_vcpu_state", true, hc_set_vcpu_state},
+    {"get_state", true, hc_get_state},
+    {"set_state", true, hc_set_state},
     {"map_guest", true, hc_map_guest},
     {"stop_guest", true, hc_stop_guest},
     {"set_memory_region", true, hc_set_memory_region},
@@ -255,6 +273,7 @@ constexpr Call kCalls[] = {
     {"register_mmio", false, hc_register_mmio},
     {"create_guest", true, hc_create_guest},
     {"enable_cap", true, hc_enable_cap},
+    {"unmap_guest", true, hc_unmap_guest},
 };
 
 }  // namespace

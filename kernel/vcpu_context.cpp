@@ -5,7 +5,9 @@
 #include "kernel/limits.h"
 #include "kernel/mmu_platform.h"
 #include "kernel/smp.h"
+#include "kernel/state_check.h"
 
+extern "C" void* memcpy(void*, const void*, size_t);
 extern "C" void* memset(void*, int, size_t);
 
 namespace hv {
@@ -17,6 +19,11 @@ using x86::Msr;
 constexpr uint64_t kDr6Init = 0xffff0ff0;
 // IA32_FMASK: bits 63:32 are reserved (Intel SDM Vol. 4, C0000084H).
 constexpr uint64_t kFmaskReserved = 0xffffffff00000000ull;
+// FXSAVE's MXCSR_MASK (Intel SDM Vol. 1, 10.5.1.2): 0 there means 0xFFBF.
+constexpr unsigned kMxcsrMaskOffset = 28;
+constexpr uint32_t kMxcsrMaskDefault = 0xffbf;
+// The virtual-APIC page's VTPR (Intel SDM Vol. 3C, 30.1.1): CR8 is its bits 7:4.
+constexpr unsigned kVtprOffset = 0x80;
 
 // The vCPU whose registers each CPU holds (0: none), so that a vCPU that
 // gets the CPU back with nothing run in between does not reload them. Each
@@ -35,6 +42,10 @@ bool VcpuContext::init(const x86::XsaveFeatures& f) {
     vapic_ = mmu_platform::alloc_frames(1, 1);
     if (!area_ || !vapic_) return false;  // destroy() frees what there is
     auto* a = x86::phys_to_virt<uint8_t>(area_);
+    // This CPU's state, only to learn its MXCSR_MASK; then the area is reset.
+    x86::fxsave(a);
+    mxcsr_mask_ = *reinterpret_cast<uint32_t*>(a + kMxcsrMaskOffset);
+    if (!mxcsr_mask_) mxcsr_mask_ = kMxcsrMaskDefault;
     memset(a, 0, area_frames_ * 4096);
     // The XSAVE header's XSTATE_BV is 0: XRSTOR puts every component in its
     // initial configuration, but MXCSR it loads from the legacy region all
@@ -99,14 +110,7 @@ void VcpuContext::save() {
 }
 
 bool VcpuContext::set_xcr0(uint64_t v) {
-    using namespace x86::xcr0;
-    // XSETBV's #GP conditions (Intel SDM Vol. 1, 13.3): x87 always on; only
-    // supported components; AVX needs SSE; the AVX-512 components all
-    // together and with AVX; MPX's two together; AMX's two together.
-    if (!features_.xsave || !(v & X87) || (v & ~features_.supported)) return false;
-    if ((v & AVX) && !(v & SSE)) return false;
-    if ((v & AVX512) && ((v & AVX512) != AVX512 || !(v & AVX))) return false;
-    if (!(v & BNDREGS) != !(v & BNDCSR) || !(v & TILECFG) != !(v & TILEDATA)) return false;
+    if (!features_.xsave || !xcr0_acceptable(v, features_.supported)) return false;
     xcr0_ = v;
     x86::xsetbv(0, v);
     return true;
@@ -163,6 +167,33 @@ bool VcpuContext::write_msr(uint32_t msr, uint64_t v) {
     }
     x86::wrmsr(msr, v);
     return true;
+}
+
+void VcpuContext::save_to(hv_guest_state& s) const {
+    hv_vcpu_state& v = s.vcpu;
+    v.xcr0 = xcr0_;
+    v.dr0 = dr_[0], v.dr1 = dr_[1], v.dr2 = dr_[2], v.dr3 = dr_[3], v.dr6 = dr6_;
+    v.cr2 = cr2_;
+    v.cr8 = x86::phys_to_virt<uint8_t>(vapic_)[kVtprOffset] >> 4;
+    v.kernel_gs_base = kernel_gs_base_, v.star = star_, v.lstar = lstar_, v.cstar = cstar_, v.fmask = fmask_;
+    // The whole area the CPU saves; a CPU whose area does not fit the record
+    // says so in xsave_bytes, and HV_HC_GET_STATE refuses rather than truncate.
+    s.xsave_bytes = features_.xsave ? features_.bytes : x86::kFxsaveBytes;
+    const uint32_t n = s.xsave_bytes < HV_XSAVE_AREA_MAX ? s.xsave_bytes : HV_XSAVE_AREA_MAX;
+    memcpy(s.xsave, x86::phys_to_virt(area_), n);
+}
+
+void VcpuContext::restore_from(const hv_guest_state& s) {
+    const hv_vcpu_state& v = s.vcpu;
+    xcr0_ = v.xcr0;
+    dr_[0] = v.dr0, dr_[1] = v.dr1, dr_[2] = v.dr2, dr_[3] = v.dr3, dr6_ = v.dr6;
+    cr2_ = v.cr2;
+    x86::phys_to_virt<uint8_t>(vapic_)[kVtprOffset] = uint8_t(v.cr8 << 4);
+    kernel_gs_base_ = v.kernel_gs_base, star_ = v.star, lstar_ = v.lstar, cstar_ = v.cstar, fmask_ = v.fmask;
+    memcpy(x86::phys_to_virt(area_), s.xsave, s.xsave_bytes);
+    // A new identity: no CPU holds these registers now, so the next load()
+    // loads them all instead of trusting what a CPU kept of the old ones.
+    id_ = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
 }
 
 }  // namespace hv

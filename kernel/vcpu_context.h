@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "arch/x86/xsave.h"
+#include "include/hv/hypercall.h"
 
 namespace hv {
 
@@ -54,6 +55,17 @@ public:
     bool write_msr(uint32_t msr, uint64_t v);
     // Of this CPU, for the canonical checks of addresses a guest writes.
     unsigned linear_address_bits() const { return linear_bits_; }
+    // The MXCSR bits this CPU has (FXSAVE's MXCSR_MASK): FXRSTOR and XRSTOR
+    // fault on any other.
+    uint32_t mxcsr_mask() const { return mxcsr_mask_; }
+
+    // The state record's part (struct hv_guest_state: vcpu.xcr0, cr2, cr8,
+    // dr0-3, dr6, the syscall MSRs, xsave_bytes and xsave), while the vCPU
+    // does not run: between save() and the next load().
+    void save_to(hv_guest_state& s) const;
+    // s was accepted by state_refusal(): nothing here can fault. The next
+    // load() loads all of it, on whichever CPU held this vCPU before.
+    void restore_from(const hv_guest_state& s);
 
 private:
     x86::XsaveFeatures features_{};
@@ -62,6 +74,7 @@ private:
     uint64_t area_ = 0;      // XSAVE/FXSAVE area, host-physical
     uint64_t area_frames_ = 0;
     uint64_t vapic_ = 0;     // virtual-APIC page, host-physical
+    uint32_t mxcsr_mask_ = 0;
     uint64_t xcr0_ = x86::xcr0::X87;
     uint64_t dr_[4] = {}, dr6_ = 0, cr2_ = 0;
     uint64_t kernel_gs_base_ = 0, star_ = 0, lstar_ = 0, cstar_ = 0, fmask_ = 0;

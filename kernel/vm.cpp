@@ -257,7 +257,7 @@ bool Vm::service_requests() {
         // Release: the state above is complete before anyone sees paused.
         __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
     } else if (!want_pause && paused_) {
-        if (has_pending_) import_state();
+        if (__atomic_load_n(&has_pending_, __ATOMIC_ACQUIRE)) import_state();
         has_pending_ = false;
         __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
     }
@@ -265,9 +265,11 @@ bool Vm::service_requests() {
     return !paused_ && !stopped_;
 }
 
-void Vm::set_pending_state(const hv_vcpu_state& s) {
+void Vm::set_pending_state(const hv_guest_state& s) {
     pending_ = s;
-    has_pending_ = true;
+    // Release: the record is complete before the resume (on this guest's
+    // CPU) can see has_pending_.
+    __atomic_store_n(&has_pending_, true, __ATOMIC_RELEASE);
 }
 
 void Vm::abandon() { stop(Outcome::Abandoned, "left paused with no running guest to resume it"); }
@@ -289,16 +291,21 @@ int Vm::add_window(const Window& w) {
     int e = 0;
     {
         ServingGuard g(slots_lock_);
-        for (size_t i = 0; i < window_count_ && !e; ++i) {
+        size_t free = HV_MAP_MAX;
+        for (size_t i = 0; i < HV_MAP_MAX && !e; ++i) {
             const Window& o = windows_[i];
-            if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) e = -HV_EEXIST;
+            if (!o.target) {
+                if (free == HV_MAP_MAX) free = i;
+            } else if (w.gpa < o.gpa + o.target->mem_bytes() && o.gpa < w.gpa + size) {
+                e = -HV_EEXIST;
+            }
         }
-        if (!e && window_count_ == HV_MAP_MAX) e = -HV_ENOSPC;
+        if (!e && free == HV_MAP_MAX) e = -HV_ENOSPC;
         // A window is a memslot of this guest backed by the target's frames.
         if (!e)
-            e = mmu_.set_memory_region(uint32_t(kFirstWindowSlot + window_count_), w.gpa >> 12, size >> 12,
+            e = mmu_.set_memory_region(uint32_t(kFirstWindowSlot + free), w.gpa >> 12, size >> 12,
                                        w.target->backing() >> 12, w.writable ? 0u : uint32_t(mm::kReadOnly));
-        if (!e) windows_[window_count_++] = w;
+        if (!e) windows_[free] = w;
     }
     if (e && w.writable) {
         ServingGuard tg(w.target->slots_lock_);
@@ -307,15 +314,35 @@ int Vm::add_window(const Window& w) {
     return e;
 }
 
+int Vm::remove_window(uint64_t gpa) {
+    Window w{};
+    {
+        ServingGuard g(slots_lock_);
+        size_t i = 0;
+        while (i < HV_MAP_MAX && !(windows_[i].target && windows_[i].gpa == gpa)) ++i;
+        if (i == HV_MAP_MAX) return -HV_ENOENT;
+        // The MMU zaps the slot and flushes every TLB that held it: once
+        // this returns no CPU of this guest can reach the target's frames.
+        if (int e = mmu_.set_memory_region(uint32_t(kFirstWindowSlot + i), 0, 0, 0, 0); e) return e;
+        w = windows_[i];
+        windows_[i] = Window{};
+    }
+    // Now the target's memory may log again (a chained migration's next hop).
+    if (w.writable) {
+        ServingGuard tg(w.target->slots_lock_);
+        --w.target->writable_windows_onto_;
+    }
+    return 0;
+}
+
 bool Vm::expected_backing(uint64_t gpa, uint64_t& hpa) const {
     for (const SlotBacking& s : slots_)
         if (s.bytes && gpa >= s.gpa && gpa - s.gpa < s.bytes) {
             hpa = s.pa + (gpa - s.gpa);
             return true;
         }
-    for (size_t i = 0; i < window_count_; ++i) {
-        const Window& w = windows_[i];
-        if (gpa >= w.gpa && gpa - w.gpa < w.target->mem_bytes()) {
+    for (const Window& w : windows_) {
+        if (w.target && gpa >= w.gpa && gpa - w.gpa < w.target->mem_bytes()) {
             hpa = w.target->backing() + (gpa - w.gpa);
             return true;
         }

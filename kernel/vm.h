@@ -94,9 +94,12 @@ public:
         return !__atomic_load_n(&stopped_, __ATOMIC_ACQUIRE) &&
                (!paused() || !__atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE));
     }
-    const hv_vcpu_state& exported_state() const { return exported_; }
-    // Taken while paused; applied to the VMCS at the resume.
-    void set_pending_state(const hv_vcpu_state& s);
+    const hv_guest_state& exported_state() const { return exported_; }
+    // Taken while paused (accepted by state_refusal()); applied at the resume.
+    void set_pending_state(const hv_guest_state& s);
+    // What the record of this guest's vCPU may hold on its CPU (state_check.h).
+    uint32_t mxcsr_mask() const { return context_.mxcsr_mask(); }
+    unsigned linear_address_bits() const { return context_.linear_address_bits(); }
     // Returns true when the VM may run now (VMCS current on this CPU).
     bool service_requests();
     void abandon();
@@ -109,6 +112,7 @@ public:
     static constexpr uint64_t kMaxWindowEnd = 1ull << 39;
     static constexpr uint32_t kFirstWindowSlot = HV_MAX_SLOTS;  // after the guest's own slots
     int add_window(const Window& w);  // 0 or a negative errno
+    int remove_window(uint64_t gpa);  // the window that starts at gpa; 0 or -ENOENT
     // The host-physical page that gpa must map to: its slot or a window.
     bool expected_backing(uint64_t gpa, uint64_t& hpa) const;
     // The dirty-log interface (KVM's, on this VM), serialised per VM as KVM's
@@ -122,7 +126,7 @@ public:
     // Guest-linear to guest-physical through the guest's own page tables
     // (4-level, 4K/2M/1G pages, or no paging); false if not mapped.
     bool translate(uint64_t linear, uint64_t& gpa) const;
-    size_t window_count() const { return window_count_; }
+    // Window i of HV_MAP_MAX; a free one has no target.
     const Window& window(size_t i) const { return windows_[i]; }
     const char* name() const { return spec_.name; }
     const cmdline::GuestSpec& spec() const { return spec_; }
@@ -166,6 +170,11 @@ private:
     void mark_dirty(uint64_t gpa, uint64_t n);
     void export_state();
     void import_state();
+    // CR0 and CR4 as the guest sees them, and both set from that view (the
+    // registers get the bits VMX fixes; vm_cr.cpp). The VMCS is current.
+    static uint64_t cr0_view();
+    static uint64_t cr4_view();
+    void set_cr0_cr4(uint64_t cr0, uint64_t cr4);
 
     void destroy();
     bool run_entries(uint64_t slice_tsc);  // run_slice's loop, with context_ loaded
@@ -222,8 +231,8 @@ private:
     bool launched_ = false;
     bool stopped_ = false;
     bool pause_requested_ = false, stop_requested_ = false, paused_ = false;
-    hv_vcpu_state exported_{};
-    hv_vcpu_state pending_{};
+    hv_guest_state exported_{};
+    hv_guest_state pending_{};
     bool has_pending_ = false;
     Window windows_[HV_MAP_MAX] = {};
     ServingLock slots_lock_;
@@ -235,7 +244,6 @@ private:
     MmioRegion mmio_[HV_MMIO_MAX] = {};
     size_t mmio_count_ = 0;
     uint64_t mmio_emulated_ = 0;
-    size_t window_count_ = 0;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";
     VmStats stats_{};
@@ -248,7 +256,8 @@ private:
     bool window_ = false;          // interrupt-window exiting is on
     const char* reset_by_ = nullptr;  // the guest pulled the reset line: which way
     bool panicked_ = false;        // its console said it panicked
-    uint64_t tsc0_ = 0;            // the TSC at platform tick 0
+    uint64_t tsc0_ = 0;            // the guest's TSC at platform tick 0
+    uint64_t tsc_offset_ = 0;      // the guest's TSC less the CPU's (the VMCS's TSC offset)
     linuxboot::EntryState linux_entry_{};
 };
 

@@ -32,6 +32,18 @@ uint64_t guest_view(F reg, F shadow, F mask) {
 uint64_t guest_cr0() { return guest_view(F::GUEST_CR0, F::CR0_READ_SHADOW, F::CR0_GUEST_HOST_MASK); }
 uint64_t guest_cr4() { return guest_view(F::GUEST_CR4, F::CR4_READ_SHADOW, F::CR4_GUEST_HOST_MASK); }
 
+// The register VMX runs for a guest's view of CR0 or CR4, and its shadow.
+// With unrestricted guest, PE and PG are the guest's despite FIXED0; CD and
+// NW are the guest's in the shadow only (arch/x86/vmx/vmcs.cpp).
+void set_cr0(const vmx::Controls& c, uint64_t v) {
+    vmx::vmwrite(F::GUEST_CR0, ((v & ~(cr0::CD | cr0::NW)) | (c.cr0_fixed0 & ~(cr0::PE | cr0::PG))) & c.cr0_fixed1);
+    vmx::vmwrite(F::CR0_READ_SHADOW, v);
+}
+void set_cr4(const vmx::Controls& c, uint64_t v) {
+    vmx::vmwrite(F::GUEST_CR4, (v | c.cr4_fixed0) & c.cr4_fixed1);
+    vmx::vmwrite(F::CR4_READ_SHADOW, v);
+}
+
 // CR0's architectural bits (Intel SDM Vol. 3A, 2.5): other bits in 31:0 are
 // reserved and ignored when written, bits 63:32 are a #GP.
 constexpr uint64_t kCr0Bits = cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::ET | cr0::NE | cr0::WP | cr0::AM |
@@ -53,10 +65,7 @@ bool write_cr0(const vmx::Controls& c, uint64_t v) {
     if (paging_off && (efer & x86::efer::LMA) && (rd(F::GUEST_CS_AR_BYTES) & kCsArLong)) return false;  // 64-bit mode
     if (paging_off && (cr4 & cr4::PCIDE)) return false;
     if (!(v & cr0::WP) && (cr4 & cr4::CET)) return false;
-    // With unrestricted guest, PE and PG are the guest's despite FIXED0; CD
-    // and NW are the guest's in the shadow only (arch/x86/vmx/vmcs.cpp).
-    vmx::vmwrite(F::GUEST_CR0, ((v & ~(cr0::CD | cr0::NW)) | (c.cr0_fixed0 & ~(cr0::PE | cr0::PG))) & c.cr0_fixed1);
-    vmx::vmwrite(F::CR0_READ_SHADOW, v);
+    set_cr0(c, v);
     if ((paging_on || paging_off) && (efer & x86::efer::LME)) {
         uint64_t entry = rd(F::VM_ENTRY_CONTROLS) & ~uint64_t(vmx::entry_ctl::IA32E_MODE_GUEST);
         if (paging_on) entry |= vmx::entry_ctl::IA32E_MODE_GUEST;
@@ -77,12 +86,18 @@ bool write_cr4(const vmx::Controls& c, uint64_t v) {
     if (ia32e && (!(v & cr4::PAE) || ((v ^ old) & cr4::LA57))) return false;
     if ((v & cr4::PCIDE) && !(old & cr4::PCIDE) && (!ia32e || (rd(F::GUEST_CR3) & 0xfff))) return false;
     if ((v & cr4::CET) && !(guest_cr0() & cr0::WP)) return false;
-    vmx::vmwrite(F::GUEST_CR4, (v | c.cr4_fixed0) & c.cr4_fixed1);
-    vmx::vmwrite(F::CR4_READ_SHADOW, v);
+    set_cr4(c, v);
     return true;
 }
 
 }  // namespace
+
+uint64_t Vm::cr0_view() { return guest_cr0(); }
+uint64_t Vm::cr4_view() { return guest_cr4(); }
+void Vm::set_cr0_cr4(uint64_t cr0, uint64_t cr4) {
+    set_cr0(controls_, cr0);
+    set_cr4(controls_, cr4);
+}
 
 Vm::Next Vm::on_cr_access() {
     using namespace vmx::cr_qual;

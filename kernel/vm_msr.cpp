@@ -65,8 +65,8 @@ bool read_vmcs_msr(uint32_t msr, uint64_t& v) {
     case Msr::IA32_FEATURE_CONTROL:
         v = kFeatureControlLocked;
         return true;
-    case Msr::IA32_TIME_STAMP_COUNTER:  // CPUID.1:EDX.TSC promises it; guests run on the real TSC
-        v = x86::rdtsc();
+    case Msr::IA32_TIME_STAMP_COUNTER:  // CPUID.1:EDX.TSC promises it
+        v = x86::rdtsc() + vmx::vmread(F::TSC_OFFSET);  // what RDTSC reads in the guest
         return true;
     case Msr::IA32_DEBUGCTL:  // the guest's, in the VMCS (docs/vcpu.md)
         v = vmx::vmread(F::GUEST_IA32_DEBUGCTL);

@@ -151,11 +151,16 @@ Vm::Next Vm::platform_io(uint16_t port, unsigned size, bool in) {
 // the clock ran slow against its own inverse and the timer was armed ever
 // earlier with uptime, until an hour in most entries ran no instruction.
 // tsc_at(t) is the last TSC before tick t, so arming for t + 1 is never early.
+// The platform's clock is the guest's TSC (the CPU's plus the offset), so it
+// goes on across a migration from where the source's stopped.
 uint64_t Vm::platform_now(uint64_t tsc) const {
-    return devices::tsc_to_pit_ticks(tsc > tsc0_ ? tsc - tsc0_ : 0, x86::tsc::hz());
+    const uint64_t guest = tsc + tsc_offset_;
+    return devices::tsc_to_pit_ticks(guest > tsc0_ ? guest - tsc0_ : 0, x86::tsc::hz());
 }
 
-uint64_t Vm::tsc_at(uint64_t ticks) const { return tsc0_ + devices::pit_ticks_to_tsc(ticks, x86::tsc::hz()); }
+uint64_t Vm::tsc_at(uint64_t ticks) const {
+    return tsc0_ + devices::pit_ticks_to_tsc(ticks, x86::tsc::hz()) - tsc_offset_;
+}
 
 uint64_t Vm::next_platform_event(uint64_t tsc) {
     const uint64_t now = platform_now(tsc);

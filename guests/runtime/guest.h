@@ -17,6 +17,9 @@ struct Args {
     uint64_t u64(const char* key, uint64_t def) const;
     // True when key is present with exactly this value.
     bool is(const char* key, const char* value) const;
+    // The value of key, NUL-terminated, into out[size]; false (out
+    // untouched) when key is absent or its value does not fit.
+    bool str(const char* key, char* out, size_t size) const;
 };
 
 // VMCALL per the ABI: number in RAX, arguments in RBX, RCX, RDX, RSI.

@@ -68,6 +68,15 @@ bool Args::is(const char* key, const char* value) const {
     return i == n && !value[i];
 }
 
+bool Args::str(const char* key, char* out, size_t size) const {
+    size_t n;
+    const char* v = find(boot->args, key, n);
+    if (!v || n >= size) return false;
+    for (size_t i = 0; i < n; ++i) out[i] = v[i];
+    out[n] = '\0';
+    return true;
+}
+
 void print(const char* fmt, ...) {
     char buf[256];
     va_list ap;

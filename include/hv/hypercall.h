@@ -15,7 +15,9 @@
 
 #include <stdint.h>
 
-#define HV_ABI_VERSION 1u
+#include "platform_state.h"
+
+#define HV_ABI_VERSION 2u
 
 #define HV_GUEST_BOOT_GPA 0x1000u
 #define HV_GUEST_LOAD_GPA 0x100000u
@@ -45,8 +47,8 @@ enum hv_hypercall {
      * named by id: their position on the kernel command line, from 0. */
     HV_HC_PAUSE = 5,          /* (id) -> 0 once paused, -EAGAIN until then */
     HV_HC_RESUME = 6,         /* (id) -> 0 */
-    HV_HC_GET_VCPU_STATE = 7, /* (id, gpa, size) -> bytes: struct hv_vcpu_state; paused only */
-    HV_HC_SET_VCPU_STATE = 8, /* (id, gpa, size) -> 0; applied when resumed; paused only */
+    HV_HC_GET_STATE = 7,      /* (id, gpa, size) -> bytes: struct hv_guest_state; paused only */
+    HV_HC_SET_STATE = 8,      /* (id, gpa, size) -> 0; applied when resumed; paused only */
     HV_HC_MAP_GUEST = 9,      /* (id, gpa, flags) -> bytes mapped: the guest's whole
                                  memory appears in the caller's at gpa */
     HV_HC_STOP_GUEST = 10,    /* (id) -> 0: the guest is stopped for good */
@@ -57,6 +59,7 @@ enum hv_hypercall {
     HV_HC_REGISTER_MMIO = 15,     /* (gpa, size) -> 0: a test device there, in the caller */
     HV_HC_CREATE_GUEST = 16,      /* (gpa, len of a guest description) -> the new guest's id */
     HV_HC_ENABLE_CAP = 17,        /* (id, cap, flags) -> 0 */
+    HV_HC_UNMAP_GUEST = 18,       /* (gpa) -> 0: the caller's window at gpa is gone */
 };
 
 /* HV_HC_ENABLE_CAP: KVM_ENABLE_CAP's dirty-log capability, with KVM's numbers.
@@ -121,6 +124,7 @@ struct hv_guest_stats {
     uint64_t memslot_generation;
     uint64_t recovered_huge; /* 2M ranges zapped back to huge when logging stopped */
     uint64_t pml_entries;    /* page-modification log entries taken (dirty_log=pml) */
+    uint64_t console_lines;  /* lines the guest has printed on its console */
 };
 
 /* HV_HC_MAP_GUEST flags. */
@@ -137,17 +141,57 @@ struct hv_segment {
 };
 
 /* The state of a paused guest's vCPU: everything a destination needs to go
- * on where the source stopped. */
+ * on where the source stopped (docs/hypercalls.md, "The state record").
+ * CR0 and CR4 are as the guest sees them (what MOV from CR reads). */
 struct hv_vcpu_state {
     uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
     uint64_t rip, rflags;
-    uint64_t cr0, cr3, cr4, efer, pat, dr7;
+    uint64_t cr0, cr2, cr3, cr4, cr8;
+    uint64_t efer, pat;
+    uint64_t dr0, dr1, dr2, dr3, dr6, dr7;
     struct hv_segment es, cs, ss, ds, fs, gs, ldtr, tr;
     uint64_t gdtr_base, idtr_base;
     uint32_t gdtr_limit, idtr_limit;
-    uint32_t interruptibility, activity;
+    uint32_t interruptibility; /* the VMCS's guest interruptibility state */
+    uint32_t activity;         /* HV_ACTIVITY_*: active, or in HLT waiting for an interrupt */
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t kernel_gs_base, star, lstar, cstar, fmask, tsc_aux;
+    /* An event to deliver at the next VM entry (an interrupt or exception
+     * being injected, or one whose delivery a VM exit interrupted), in the
+     * VM-entry interruption-information format (Intel SDM Vol. 3C, 25.8.3):
+     * bit 31 valid, 11 error code, 10:8 type, 7:0 vector. */
+    uint32_t pending_event, pending_error_code;
+    uint32_t pending_instruction_len; /* software interrupts and exceptions */
+    uint32_t reserved0;
+    uint64_t pending_debug_exceptions;
+    uint64_t tsc;  /* the guest's TSC when it was paused; the destination's goes on from it */
+    uint64_t xcr0;
+};
+
+#define HV_ACTIVITY_ACTIVE 0u
+#define HV_ACTIVITY_HLT 1u /* PC-platform guests only: woken by their next interrupt */
+
+/* The x87/SSE/AVX/... state in XSAVE's standard (uncompacted) format (Intel
+ * SDM Vol. 1, 13.4), or FXSAVE's 512 bytes on a CPU without XSAVE. */
+#define HV_XSAVE_AREA_MAX 4096u
+
+/* The state record: HV_HC_GET_STATE writes it, HV_HC_SET_STATE takes it. */
+#define HV_STATE_MAGIC 0x54535648u /* "HVST" */
+#define HV_STATE_VERSION 1u
+#define HV_STATE_PC_PLATFORM 1u /* flags: platform is valid (a Linux guest's devices) */
+
+struct hv_guest_state {
+    uint32_t magic;   /* HV_STATE_MAGIC */
+    uint32_t version; /* HV_STATE_VERSION */
+    uint32_t size;    /* sizeof(struct hv_guest_state) */
+    uint32_t flags;   /* HV_STATE_PC_PLATFORM */
+    uint32_t xsave_bytes; /* the part of xsave[] in use: the CPU's area size */
+    uint32_t reserved;
+    uint64_t platform_tsc0; /* the guest TSC at the platform's tick 0 */
+    struct hv_vcpu_state vcpu;
+    uint8_t xsave[HV_XSAVE_AREA_MAX];
+    struct hv_platform_state platform;
 };
 
 #define HV_CONSOLE_WRITE_MAX 1024u

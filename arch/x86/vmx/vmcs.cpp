@@ -62,6 +62,8 @@ void write_controls(const Controls& c, uint64_t eptp) {
     // No TPR-below-threshold exits: the guest's TPR gates no interrupt of
     // ours (it takes none), it is only kept for it.
     w(F::TPR_THRESHOLD, 0);
+    // The guest's TSC is the CPU's until a migration gives it another.
+    w(F::TSC_OFFSET, 0);
     w(F::CR0_GUEST_HOST_MASK, cr0_host_owned(c));
     w(F::CR0_READ_SHADOW, kGuestCr0);
     w(F::CR4_GUEST_HOST_MASK, cr4_host_owned(c));

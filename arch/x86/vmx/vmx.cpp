@@ -69,8 +69,9 @@ bool enable(mm::FrameAllocator& frames, Controls& c, char* why, size_t n) {
     // not to this CPU's local APIC, whose TPR would otherwise block the
     // hypervisor's own IPIs (every CPU with EPT has it).
     const uint64_t proc_cap = rdmsr(true_ctls ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS);
+    // TSC offsetting: a migrated guest's TSC goes on from the source's.
     c.proc = adjust(proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::USE_TPR_SHADOW |
-                        proc::ACTIVATE_SECONDARY_CONTROLS,
+                        proc::USE_TSC_OFFSETTING | proc::ACTIVATE_SECONDARY_CONTROLS,
                     proc_cap, missing);
     if (missing) return fail(why, n, "VMX unusable: processor-based controls 0x%lx not supported", missing);
     // Where the CPU lets us: MONITOR/MWAIT exit (CPUID offers no MONITOR;
