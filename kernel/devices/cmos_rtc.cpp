@@ -218,4 +218,46 @@ void CmosRtc::write(uint16_t port, uint8_t value, uint64_t now) {
     }
 }
 
+void CmosRtc::save(hv_cmos_state& out) const {
+    out = hv_cmos_state{};
+    out.base_unix = base_unix_;
+    out.base_tick = base_tick_;
+    out.offset = offset_;
+    out.c_tick = c_tick_;
+    out.c_second = c_second_;
+    for (unsigned i = 0; i < kSize; ++i) out.ram[i] = ram_[i];
+    out.index = index_;
+    out.nmi_masked = nmi_masked_;
+    unhandled.save(out.unhandled);
+}
+
+bool CmosRtc::valid(const hv_cmos_state& in) {
+    static_assert(HV_CMOS_SIZE == kSize);
+    if (in.index > kIndexMask || !is_flag(in.nmi_masked) || !all_zero(in.reserved, sizeof in.reserved) ||
+        !Unhandled::valid(in.unhandled))
+        return false;
+    // Register A's UIP is masked off every write; SET clears UIE; C and D
+    // are never stored (reads compute them, writes are refused).
+    if ((in.ram[kRegA] & kAUpdateInProgress) || ((in.ram[kRegB] & kBSet) && (in.ram[kRegB] & kBUpdateIe)) ||
+        in.ram[kRegC] || in.ram[kRegD])
+        return false;
+    return true;
+}
+
+bool CmosRtc::restore(const hv_cmos_state& in) {
+    if (!valid(in)) return false;
+    base_unix_ = in.base_unix;
+    base_tick_ = in.base_tick;
+    offset_ = in.offset;
+    c_tick_ = in.c_tick;
+    c_second_ = in.c_second;
+    for (unsigned i = 0; i < kSize; ++i) ram_[i] = in.ram[i];
+    index_ = in.index;
+    nmi_masked_ = in.nmi_masked;
+    // What port 0x70 reads back: the index and NMI bit, as last written.
+    index_port_ = uint8_t(in.index | (in.nmi_masked ? kNmiDisable : 0));
+    unhandled.restore(in.unhandled);
+    return true;
+}
+
 }  // namespace hv::devices

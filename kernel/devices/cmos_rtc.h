@@ -77,6 +77,15 @@ public:
     uint8_t ram(uint8_t index) const { return ram_[index & mc146818::kIndexMask]; }
     Unhandled unhandled;
 
+    // Saved state (include/hv/platform_state.h), the clock's base included:
+    // the guest's clock goes on from the same (tick, seconds) pair, so it
+    // reads the same time at the same tick. restore() refuses (changing
+    // nothing) an index beyond the RAM, UIP set in register A, SET with UIE
+    // in register B, or anything stored in C and D (they are computed).
+    void save(hv_cmos_state& out) const;
+    static bool valid(const hv_cmos_state& in);
+    bool restore(const hv_cmos_state& in);
+
 private:
     static bool is_time_register(uint8_t i);
     uint8_t encode(unsigned v) const;

@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "include/hv/platform_state.h"
+
 namespace hv::devices {
 
 // The unit of every `now` a device is given: ticks of the 8254's input clock
@@ -92,6 +94,32 @@ struct Unhandled {
         last_value = value;
         last_was_write = write;
     }
+
+    // Saved state: a diagnostic, so restore takes any counts; only the
+    // record's reserved field is checked (by the device that owns it).
+    void save(hv_unhandled_state& out) const {
+        out = hv_unhandled_state{};
+        out.count = count;
+        out.last_port = last_port;
+        out.last_value = last_value;
+        out.last_was_write = last_was_write;
+    }
+    static bool valid(const hv_unhandled_state& in) { return in.reserved == 0; }
+    void restore(const hv_unhandled_state& in) {
+        count = in.count;
+        last_port = in.last_port;
+        last_value = in.last_value;
+        last_was_write = in.last_was_write != 0;
+    }
 };
+
+// Saved-state checks shared by the devices' restore(): a flag is 0 or 1, a
+// reserved area is all zero.
+inline bool is_flag(uint8_t v) { return v <= 1; }
+inline bool all_zero(const uint8_t* p, unsigned n) {
+    for (unsigned i = 0; i < n; ++i)
+        if (p[i]) return false;
+    return true;
+}
 
 }  // namespace hv::devices

@@ -4,10 +4,12 @@ namespace hv::devices {
 
 using namespace i8042;
 
+bool I8042::kbd_wanted() const { return count_ && !buf_[head_].aux && (ram_[0] & kCtrKbdInt); }
+bool I8042::aux_wanted() const { return count_ && buf_[head_].aux && (ram_[0] & kCtrAuxInt); }
+
 void I8042::update_irqs(bool new_front) {
-    const Byte* f = count_ ? &buf_[head_] : nullptr;
-    const bool kbd = f && !f->aux && (ram_[0] & kCtrKbdInt);
-    const bool aux = f && f->aux && (ram_[0] & kCtrAuxInt);
+    const bool kbd = kbd_wanted();
+    const bool aux = aux_wanted();
     // A new byte at the front is a new interrupt: the line drops first.
     if (new_front && kbd_line_) kbd_irq_.set_level(kbd_line_ = false);
     if (new_front && aux_line_) aux_irq_.set_level(aux_line_ = false);
@@ -152,6 +154,74 @@ void I8042::parameter(uint8_t cmd, uint8_t value) {
     default:
         break;
     }
+}
+
+// The commands that wait for a byte on the data port (command() sets
+// pending_ to nothing else).
+bool I8042::takes_data(uint8_t cmd) {
+    return (cmd >= uint8_t(I8042Command::WriteRam) && cmd < uint8_t(I8042Command::WriteRam) + kRamSize) ||
+           cmd == uint8_t(I8042Command::WriteOutputPort) || cmd == uint8_t(I8042Command::WriteKbdBuffer) ||
+           cmd == uint8_t(I8042Command::WriteAuxBuffer) || cmd == uint8_t(I8042Command::WriteAux);
+}
+
+void I8042::save(hv_i8042_state& out) const {
+    out = hv_i8042_state{};
+    out.resets = resets_;
+    for (unsigned i = 0; i < kRamSize; ++i) out.ram[i] = ram_[i];
+    for (unsigned i = 0; i < kBufferSize; ++i) {
+        out.out_buffer[i] = buf_[i].value;
+        out.out_flags[i] =
+            uint8_t((buf_[i].aux ? HV_I8042_BYTE_AUX : 0) | (buf_[i].timeout ? HV_I8042_BYTE_TIMEOUT : 0));
+    }
+    out.out_head = uint8_t(head_);
+    out.out_count = uint8_t(count_);
+    out.last_read = last_;
+    out.pending_command = pending_;
+    out.output_port = out_port_;
+    out.last_write_command = last_write_command_;
+    out.kbd_irq_level = kbd_line_;
+    out.aux_irq_level = aux_line_;
+    unhandled.save(out.unhandled);
+}
+
+bool I8042::valid(const hv_i8042_state& in) {
+    static_assert(HV_I8042_BUFFER_SIZE == kBufferSize && HV_I8042_RAM_SIZE == kRamSize);
+    if (!is_flag(in.last_write_command) || !is_flag(in.kbd_irq_level) || !is_flag(in.aux_irq_level) ||
+        !Unhandled::valid(in.unhandled))
+        return false;
+    if (in.out_head >= kBufferSize || in.out_count > kBufferSize) return false;
+    for (uint8_t f : in.out_flags)
+        if (f & ~(HV_I8042_BYTE_AUX | HV_I8042_BYTE_TIMEOUT)) return false;
+    if ((in.pending_command && !takes_data(in.pending_command)) || (in.output_port & (kOutKbdFull | kOutAuxFull)))
+        return false;
+    // update_irqs() follows every change of the front byte and of the
+    // command byte: the lines are what they say.
+    I8042 scratch(IrqLine{}, IrqLine{}, ResetLine{});
+    scratch.apply(in);
+    return scratch.kbd_wanted() == bool(in.kbd_irq_level) && scratch.aux_wanted() == bool(in.aux_irq_level);
+}
+
+void I8042::apply(const hv_i8042_state& in) {
+    resets_ = in.resets;
+    for (unsigned i = 0; i < kRamSize; ++i) ram_[i] = in.ram[i];
+    for (unsigned i = 0; i < kBufferSize; ++i)
+        buf_[i] = Byte{in.out_buffer[i], bool(in.out_flags[i] & HV_I8042_BYTE_AUX),
+                       bool(in.out_flags[i] & HV_I8042_BYTE_TIMEOUT)};
+    head_ = in.out_head;
+    count_ = in.out_count;
+    last_ = in.last_read;
+    pending_ = in.pending_command;
+    out_port_ = in.output_port;
+    last_write_command_ = in.last_write_command;
+    kbd_line_ = in.kbd_irq_level;
+    aux_line_ = in.aux_irq_level;
+    unhandled.restore(in.unhandled);
+}
+
+bool I8042::restore(const hv_i8042_state& in) {
+    if (!valid(in)) return false;
+    apply(in);
+    return true;
 }
 
 }  // namespace hv::devices

@@ -89,11 +89,26 @@ public:
     unsigned buffered() const { return count_; }
     Unhandled unhandled;
 
+    // Saved state (include/hv/platform_state.h). restore() refuses (changing
+    // nothing) a buffer position or length beyond the buffer, byte flags
+    // other than AUX and timeout, a pending command that takes no data byte,
+    // output port bits 4-5 set, or IRQ levels other than the ones the byte
+    // at the front and the command byte imply. It pulls no reset and drives
+    // no line: IRQ1 and IRQ12 are taken to be at the recorded levels, as the
+    // 8259A's record must say too.
+    void save(hv_i8042_state& out) const;
+    static bool valid(const hv_i8042_state& in);
+    bool restore(const hv_i8042_state& in);
+
 private:
     struct Byte {
         uint8_t value;
         bool aux, timeout;
     };
+    void apply(const hv_i8042_state& in);
+    bool kbd_wanted() const;  // the levels update_irqs() drives the lines to
+    bool aux_wanted() const;
+    static bool takes_data(uint8_t cmd);
     void reply(uint8_t value, bool aux = false, bool timeout = false);
     void command(uint8_t cmd);
     void parameter(uint8_t cmd, uint8_t value);

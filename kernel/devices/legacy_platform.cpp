@@ -70,4 +70,49 @@ uint64_t LegacyPlatform::unhandled_count() const {
            kbc.unhandled.count + reset_control.unhandled.count + unclaimed.count;
 }
 
+void LegacyPlatform::save(hv_platform_state& out) const {
+    out = hv_platform_state{};
+    out.version = HV_PLATFORM_STATE_VERSION;
+    out.size = sizeof(hv_platform_state);
+    pic.save(out.pic);
+    pit.save(out.pit);
+    com1.save(out.com1);
+    cmos.save(out.cmos);
+    kbc.save(out.kbc);
+    reset_control.save(out.reset_control);
+    out.post_code = post_code;
+    unclaimed.save(out.unclaimed);
+}
+
+bool LegacyPlatform::valid(const hv_platform_state& in) {
+    if (in.version != HV_PLATFORM_STATE_VERSION || in.size != sizeof(hv_platform_state)) return false;
+    if (!Pic8259Pair::valid(in.pic) || !Pit8254::valid(in.pit) || !Uart16550::valid(in.com1) ||
+        !CmosRtc::valid(in.cmos) || !I8042::valid(in.kbc) || !ResetControl::valid(in.reset_control))
+        return false;
+    if (!all_zero(in.reserved, sizeof in.reserved) || !Unhandled::valid(in.unclaimed)) return false;
+    // The wiring: a device changes its line only through the 8259A input,
+    // so each input is at the level its device last drove; nothing drives
+    // the others (IRQ2 is the cascade, which Pic8259Pair::valid checks).
+    const unsigned driven = unsigned(in.pit.irq_level) << kPitIrq | unsigned(in.kbc.kbd_irq_level) << i8042::kKbdIrq |
+                            unsigned(in.com1.irq_level) << uart16550::kCom1Irq |
+                            unsigned(in.kbc.aux_irq_level) << i8042::kAuxIrq;
+    const unsigned inputs = (unsigned(in.pic.slave.input_level) << 8 | in.pic.master.input_level) &
+                            ~(1u << i8259::kCascadeIr);
+    return inputs == driven;
+}
+
+bool LegacyPlatform::restore(const hv_platform_state& in) {
+    if (!valid(in)) return false;
+    // Each restore below checks its part again and takes it.
+    pic.restore(in.pic);
+    pit.restore(in.pit);
+    com1.restore(in.com1);
+    cmos.restore(in.cmos);
+    kbc.restore(in.kbc);
+    reset_control.restore(in.reset_control);
+    post_code = in.post_code;
+    unclaimed.restore(in.unclaimed);
+    return true;
+}
+
 }  // namespace hv::devices

@@ -50,6 +50,18 @@ public:
     // Accesses the devices did not understand, and accesses no device claimed.
     uint64_t unhandled_count() const;
 
+    // Saved state for live migration (include/hv/platform_state.h): every
+    // device, post_code, the unclaimed accesses. restore() is all or
+    // nothing: it checks the whole record first (version and size, each
+    // device's rules, and that each 8259A input is at the level its device
+    // last drove: IRQ0 the PIT's, IRQ1/IRQ12 the 8042's, IRQ4 COM1's, the
+    // others low), and refuses it leaving every device unchanged, or takes
+    // all of it. It drives no interrupt line (each side's level is set from
+    // the record, and they agree), sends no console byte, pulls no reset.
+    void save(hv_platform_state& out) const;
+    static bool valid(const hv_platform_state& in);
+    bool restore(const hv_platform_state& in);
+
     Pic8259Pair pic;  // first: the others are given lines into it
     Pit8254 pit;
     Uart16550 com1;

@@ -175,6 +175,81 @@ void Pic8259::write_data(uint8_t value) {
     }
 }
 
+void Pic8259::save(hv_pic_chip_state& out) const {
+    out = hv_pic_chip_state{};
+    out.irr = irr_;
+    out.isr = isr_;
+    out.imr = imr_;
+    out.input_level = level_;
+    out.elcr = elcr_;
+    out.vector_base = vector_base_;
+    out.icw3 = icw3_;
+    out.lowest_priority = lowest_;
+    out.init_step = expect_;
+    out.icw4_needed = icw4_needed_;
+    out.single = single_;
+    out.ltim = ltim_;
+    out.aeoi = aeoi_;
+    out.sfnm = sfnm_;
+    out.rotate_in_aeoi = rotate_in_aeoi_;
+    out.special_mask = special_mask_;
+    out.read_isr = read_isr_;
+    out.poll = poll_;
+    unhandled.save(out.unhandled);
+}
+
+bool Pic8259::valid(const hv_pic_chip_state& in, uint8_t elcr_writable) {
+    const uint8_t flags[] = {in.icw4_needed,    in.single,       in.ltim,     in.aeoi, in.sfnm,
+                             in.rotate_in_aeoi, in.special_mask, in.read_isr, in.poll};
+    for (uint8_t f : flags)
+        if (!is_flag(f)) return false;
+    if (!all_zero(in.reserved, sizeof in.reserved) || !Unhandled::valid(in.unhandled)) return false;
+    if (in.lowest_priority > 7 || (in.vector_base & ~kIcw2VectorMask) || (in.elcr & ~elcr_writable)) return false;
+    // ICW3 comes only in cascade mode, ICW4 only when ICW1 asked for it.
+    switch (in.init_step) {
+    case 0:
+    case 2:
+        break;
+    case 3:
+        if (in.single) return false;
+        break;
+    case 4:
+        if (!in.icw4_needed) return false;
+        break;
+    default:
+        return false;
+    }
+    // IRR is set only where the input is high (a falling input clears its
+    // bit), and a level-triggered input's bit is its level.
+    const uint8_t level_triggered = in.ltim ? 0xff : in.elcr;
+    if ((in.irr & ~in.input_level) || ((in.irr ^ in.input_level) & level_triggered)) return false;
+    return true;
+}
+
+bool Pic8259::restore(const hv_pic_chip_state& in, uint8_t elcr_writable) {
+    if (!valid(in, elcr_writable)) return false;
+    irr_ = in.irr;
+    isr_ = in.isr;
+    imr_ = in.imr;
+    level_ = in.input_level;
+    elcr_ = in.elcr;
+    vector_base_ = in.vector_base;
+    icw3_ = in.icw3;
+    lowest_ = in.lowest_priority;
+    expect_ = in.init_step;
+    icw4_needed_ = in.icw4_needed;
+    single_ = in.single;
+    ltim_ = in.ltim;
+    aeoi_ = in.aeoi;
+    sfnm_ = in.sfnm;
+    rotate_in_aeoi_ = in.rotate_in_aeoi;
+    special_mask_ = in.special_mask;
+    read_isr_ = in.read_isr;
+    poll_ = in.poll;
+    unhandled.restore(in.unhandled);
+    return true;
+}
+
 Pic8259Pair::Pic8259Pair() : master_(0x08, 1u << kCascadeIr), slave_(0x70, kCascadeIr) {}
 
 // The slave's INT is a level on the master's (edge-triggered) IR2.
@@ -257,6 +332,37 @@ uint8_t Pic8259Pair::acknowledge() {
         return uint8_t(slave_.vector_base() + kSpuriousIr);
     }
     return uint8_t(slave_.vector_base() + sir);
+}
+
+void Pic8259Pair::save(hv_pic_state& out) const {
+    out = hv_pic_state{};
+    master_.save(out.master);
+    slave_.save(out.slave);
+    out.acknowledged = acknowledged_;
+    out.spurious = spurious_;
+    unhandled.save(out.unhandled);
+}
+
+bool Pic8259Pair::valid(const hv_pic_state& in) {
+    if (!Pic8259::valid(in.master, kElcrMasterWritable) || !Pic8259::valid(in.slave, kElcrSlaveWritable) ||
+        !Unhandled::valid(in.unhandled))
+        return false;
+    // cascade() keeps the master's IR2 at the slave's INT after every change
+    // to the slave. The slave's INT is computed on a scratch chip that holds
+    // the record (valid, so restore takes it).
+    Pic8259 slave(0, 0);
+    slave.restore(in.slave, kElcrSlaveWritable);
+    return bool(in.master.input_level & (1u << kCascadeIr)) == slave.int_output();
+}
+
+bool Pic8259Pair::restore(const hv_pic_state& in) {
+    if (!valid(in)) return false;
+    master_.restore(in.master, kElcrMasterWritable);
+    slave_.restore(in.slave, kElcrSlaveWritable);
+    acknowledged_ = in.acknowledged;
+    spurious_ = in.spurious;
+    unhandled.restore(in.unhandled);
+    return true;
 }
 
 }  // namespace hv::devices

@@ -101,6 +101,14 @@ public:
     bool initialising() const { return expect_ != 0; }
     Unhandled unhandled;
 
+    // Saved state (include/hv/platform_state.h). valid(): a state this chip,
+    // whose ELCR has the bits elcr_writable, can be in. restore() takes only
+    // what valid() accepts, else changes nothing; the input levels are
+    // restored as recorded, nothing is driven.
+    void save(hv_pic_chip_state& out) const;
+    static bool valid(const hv_pic_chip_state& in, uint8_t elcr_writable);
+    bool restore(const hv_pic_chip_state& in, uint8_t elcr_writable);
+
 private:
     bool level_triggered(unsigned ir) const { return ltim_ || (elcr_ & (1u << ir)); }
     unsigned priority(unsigned ir) const { return (ir - lowest_ - 1) & 7; }  // 0 = highest
@@ -163,6 +171,14 @@ public:
     // Everything the two chips and the ELCR did not understand.
     uint64_t unhandled_count() const { return master_.unhandled.count + slave_.unhandled.count + unhandled.count; }
     Unhandled unhandled;  // the pair's own: external drive of IRQ2, bad ports
+
+    // Saved state. restore() refuses (changing nothing) a state either chip
+    // could not be in, or a master whose IR2 level is not the slave's INT.
+    // It drives nothing: the devices on the inputs keep their own idea of
+    // their lines, which LegacyPlatform::restore checks against this one.
+    void save(hv_pic_state& out) const;
+    static bool valid(const hv_pic_state& in);
+    bool restore(const hv_pic_state& in);
 
 private:
     static void line_thunk(void* ctx, unsigned pin, bool high) {

@@ -308,6 +308,111 @@ void PitCounter::set_gate(bool high, uint64_t now) {
     }
 }
 
+void PitCounter::save(hv_pit_counter_state& out) const {
+    out = hv_pit_counter_state{};
+    out.t0 = t0_;
+    out.reload_at = reload_at_;
+    out.n = n_;
+    out.reload_n = reload_n_;
+    out.frozen = frozen_;
+    out.cr = cr_;
+    out.latched_count = latched_count_;
+    out.mode = uint8_t(mode_);
+    out.access = uint8_t(access_);
+    out.mode_bits = mode_bits_;
+    out.bcd = bcd_;
+    out.configured = configured_;
+    out.loaded = loaded_;
+    out.cr_lsb = cr_lsb_;
+    out.write_msb = write_msb_;
+    out.read_msb = read_msb_;
+    out.count_latched = count_latched_;
+    out.status_latched = status_latched_;
+    out.latched_status = latched_status_;
+    out.null_count = null_count_;
+    out.gate = gate_;
+    out.running = running_;
+    out.fired = fired_;
+    out.idle_out = idle_out_;
+    out.reload_pending = reload_pending_;
+    unhandled.save(out.unhandled);
+}
+
+bool PitCounter::valid(const hv_pit_counter_state& in) {
+    const uint8_t flags[] = {in.bcd,           in.configured,    in.loaded,     in.write_msb, in.read_msb,
+                             in.count_latched, in.status_latched, in.null_count, in.gate,      in.running,
+                             in.fired,         in.idle_out,       in.reload_pending};
+    for (uint8_t f : flags)
+        if (!is_flag(f)) return false;
+    if (!all_zero(in.reserved, sizeof in.reserved) || !Unhandled::valid(in.unhandled)) return false;
+    // The program: a control word's RW is never 0 (that is the latch
+    // command) and M2-M0 = x10, x11 are modes 2 and 3.
+    if (in.access < uint8_t(PitAccess::Lsb) || in.access > uint8_t(PitAccess::LsbMsb) || in.mode_bits > 7) return false;
+    if (in.mode != (in.mode_bits >= 6 ? in.mode_bits - 4 : in.mode_bits)) return false;
+    const PitMode mode = PitMode(in.mode);
+    if (!in.configured && (in.mode_bits || in.access != uint8_t(PitAccess::LsbMsb) || in.bcd || in.loaded ||
+                           in.idle_out || in.fired || !in.null_count))
+        return false;  // power-on: mode 0, LSB then MSB, binary, no count (NULL COUNT)
+    // Byte pointers exist only in the two-byte access mode; a latched
+    // status describes the counter's program (a control word drops latches).
+    if ((in.write_msb || in.read_msb) && in.access != uint8_t(PitAccess::LsbMsb)) return false;
+    const uint8_t program = uint8_t(in.access << kCwAccessShift | in.mode_bits << kCwModeShift | in.bcd);
+    if (in.status_latched && (in.latched_status & kStatusProgramMask) != program) return false;
+    if (in.count_latched && in.bcd && !valid_bcd(in.latched_count)) return false;
+    // OUT idles high in every mode but 0 and 4 (whose OUT a gate pause can
+    // catch low); only those two record a terminal count across a pause.
+    const bool one_shot_sw = mode == PitMode::InterruptOnTerminalCount || mode == PitMode::SoftwareStrobe;
+    if (in.configured && !one_shot_sw && !in.idle_out) return false;
+    if (in.fired && !one_shot_sw) return false;
+    if (in.frozen > 0xffff) return false;
+    // A count in ticks: 1 to the counter's range (a BCD count with non-BCD
+    // digits, counted as unhandled, reaches from_bcd(0xffff)).
+    const uint32_t max_n = in.bcd ? from_bcd(0xffff) : 65536;
+    if (in.running) {
+        if (!in.configured || !in.loaded || in.n < 1 || in.n > max_n) return false;
+        // Only modes 1 and 5 (triggered by the gate's edge) count on with it low.
+        if (!in.gate && mode != PitMode::HardwareOneShot && mode != PitMode::HardwareStrobe) return false;
+    }
+    if (in.reload_pending) {
+        // A new count in modes 2/3 waits for the end of the current period.
+        if (!in.running || !(mode == PitMode::RateGenerator || mode == PitMode::SquareWave)) return false;
+        if (in.reload_n < 1 || in.reload_n > max_n || in.reload_at <= in.t0 || (in.reload_at - in.t0) % in.n)
+            return false;
+    }
+    return true;
+}
+
+bool PitCounter::restore(const hv_pit_counter_state& in) {
+    if (!valid(in)) return false;
+    t0_ = in.t0;
+    reload_at_ = in.reload_at;
+    n_ = in.n;
+    reload_n_ = in.reload_n;
+    frozen_ = in.frozen;
+    cr_ = in.cr;
+    latched_count_ = in.latched_count;
+    mode_ = PitMode(in.mode);
+    access_ = PitAccess(in.access);
+    mode_bits_ = in.mode_bits;
+    bcd_ = in.bcd;
+    configured_ = in.configured;
+    loaded_ = in.loaded;
+    cr_lsb_ = in.cr_lsb;
+    write_msb_ = in.write_msb;
+    read_msb_ = in.read_msb;
+    count_latched_ = in.count_latched;
+    status_latched_ = in.status_latched;
+    latched_status_ = in.latched_status;
+    null_count_ = in.null_count;
+    gate_ = in.gate;
+    running_ = in.running;
+    fired_ = in.fired;
+    idle_out_ = in.idle_out;
+    reload_pending_ = in.reload_pending;
+    unhandled.restore(in.unhandled);
+    return true;
+}
+
 uint8_t Pit8254::read(uint16_t port, uint64_t now) {
     now = clamp(now);
     advance(now);
@@ -387,6 +492,57 @@ void Pit8254::advance(uint64_t now) {
     }
     line_ = true;
     next_due_ = c.event_after(now);
+}
+
+void Pit8254::save(hv_pit_state& out) const {
+    out = hv_pit_state{};
+    for (unsigned i = 0; i < 3; ++i) ch_[i].save(out.counter[i]);
+    out.last_now = last_now_;
+    out.next_due = next_due_;
+    out.expiries = expiries_;
+    out.coalesced = coalesced_;
+    out.port_b = port_b_;
+    out.irq_level = line_;
+    unhandled.save(out.unhandled);
+}
+
+bool Pit8254::valid(const hv_pit_state& in) {
+    static_assert(kNever == HV_PIT_NEVER);
+    for (const hv_pit_counter_state& c : in.counter)
+        if (!PitCounter::valid(c) || c.t0 > in.last_now) return false;
+    if (!is_flag(in.irq_level) || (in.port_b & ~kPortBWritable) || !all_zero(in.reserved, sizeof in.reserved) ||
+        !Unhandled::valid(in.unhandled))
+        return false;
+    // Counters 0 and 1 have their gate tied high: never low, so never paused
+    // past terminal count and never triggered into modes 1 and 5.
+    for (unsigned i = 0; i < 2; ++i) {
+        const hv_pit_counter_state& c = in.counter[i];
+        const PitMode mode = PitMode(c.mode);
+        if (!c.gate || c.fired || (c.running && (mode == PitMode::HardwareOneShot || mode == PitMode::HardwareStrobe)))
+            return false;
+    }
+    // Port 0x61 bit 0 is counter 2's gate once written; before the first
+    // write the gate is still at its power-on high with the bit 0.
+    if ((in.port_b & kPortBGate2) && !in.counter[2].gate) return false;
+    // Every access advanced first: no expiry is left at or before last_now,
+    // the next one is the counter's next after last_now, and IRQ0 is at the
+    // level OUT rests at (high since an expiry, or as the control word set it).
+    PitCounter c0;
+    c0.restore(in.counter[0]);
+    return in.next_due == c0.event_after(in.last_now) && bool(in.irq_level) == c0.nominal_out(in.last_now);
+}
+
+bool Pit8254::restore(const hv_pit_state& in) {
+    if (!valid(in)) return false;
+    for (unsigned i = 0; i < 3; ++i) ch_[i].restore(in.counter[i]);
+    last_now_ = in.last_now;
+    next_due_ = in.next_due;
+    expiries_ = in.expiries;
+    coalesced_ = in.coalesced;
+    port_b_ = in.port_b;
+    line_ = in.irq_level;
+    unhandled.restore(in.unhandled);
+    return true;
 }
 
 }  // namespace hv::devices

@@ -119,6 +119,14 @@ public:
     uint32_t period() const { return n_; }  // ticks of the count in force (binary)
     Unhandled unhandled;
 
+    // Saved state (include/hv/platform_state.h). valid(): a state a counter
+    // can be in, whatever drives its gate (the rules that need the chip -
+    // the time, counter 0's line - are Pit8254::valid's). restore() takes
+    // only what valid() accepts, else changes nothing.
+    void save(hv_pit_counter_state& out) const;
+    static bool valid(const hv_pit_counter_state& in);
+    bool restore(const hv_pit_counter_state& in);
+
 private:
     uint32_t modulus() const { return bcd_ ? 10000 : 65536; }
     uint32_t initial_count() const;  // the count register's value in ticks (0 -> max)
@@ -171,6 +179,15 @@ public:
     uint64_t coalesced() const { return coalesced_; }  // periodic expiries folded into a delivered one
     uint64_t unhandled_count() const { return unhandled.count + ch_[0].unhandled.count + ch_[1].unhandled.count + ch_[2].unhandled.count; }
     Unhandled unhandled;
+
+    // Saved state. restore() refuses (changing nothing) a counter valid()
+    // refuses, a time after last_now, counters 0 and 1 with their gate not
+    // high, a next expiry or an IRQ0 level other than the ones counter 0
+    // implies at last_now. It drives nothing: IRQ0 is taken to be at the
+    // recorded level, as the 8259A's record must say too.
+    void save(hv_pit_state& out) const;
+    static bool valid(const hv_pit_state& in);
+    bool restore(const hv_pit_state& in);
 
 private:
     uint64_t clamp(uint64_t now) {

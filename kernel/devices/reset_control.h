@@ -35,6 +35,13 @@ public:
     uint64_t resets() const { return resets_; }
     Unhandled unhandled;
 
+    // Saved state (include/hv/platform_state.h). restore() refuses (changing
+    // nothing) a value with bits other than SYS_RST and FULL_RST: RST_CPU
+    // never stays set, its 0->1 write is the reset. It pulls no reset.
+    void save(hv_reset_control_state& out) const;
+    static bool valid(const hv_reset_control_state& in);
+    bool restore(const hv_reset_control_state& in);
+
 private:
     ResetLine reset_;
     uint8_t value_ = 0;

@@ -24,8 +24,12 @@ uint8_t Uart16550::iir_peek() const {
     return uint8_t(id | (fifo_on_ ? kIirFifosEnabled : 0));
 }
 
+bool Uart16550::irq_wanted() const {
+    return !(iir_peek() & kIirNoInterrupt) && (mcr_ & kMcrOut2) && !(mcr_ & kMcrLoop);
+}
+
 void Uart16550::update_irq() {
-    const bool level = !(iir_peek() & kIirNoInterrupt) && (mcr_ & kMcrOut2) && !(mcr_ & kMcrLoop);
+    const bool level = irq_wanted();
     if (level == line_) return;
     line_ = level;
     irq_.set_level(level);
@@ -193,6 +197,78 @@ void Uart16550::write(uint8_t offset, uint8_t value) {
         unhandled.note(offset, value, true);
         return;
     }
+}
+
+void Uart16550::save(hv_uart_state& out) const {
+    out = hv_uart_state{};
+    out.transmitted = transmitted_;
+    out.overruns = overruns_;
+    out.ier = ier_;
+    out.lcr = lcr_;
+    out.mcr = mcr_;
+    out.scr = scr_;
+    out.dll = dll_;
+    out.dlm = dlm_;
+    out.fcr = fcr_;
+    out.fifo_enabled = fifo_on_;
+    out.lsr_errors = lsr_errors_;
+    out.msr_delta = msr_delta_;
+    out.modem_inputs = inputs_;
+    out.thre_pending = thre_pending_;
+    out.irq_level = line_;
+    out.rx_head = uint8_t(rx_head_);
+    out.rx_count = uint8_t(rx_count_);
+    out.last_rx = last_rx_;
+    for (unsigned i = 0; i < kFifoSize; ++i) out.rx_fifo[i] = rx_[i];
+    unhandled.save(out.unhandled);
+}
+
+bool Uart16550::valid(const hv_uart_state& in) {
+    static_assert(HV_UART_FIFO_SIZE == kFifoSize);
+    if (!is_flag(in.fifo_enabled) || !is_flag(in.thre_pending) || !is_flag(in.irq_level)) return false;
+    if (!all_zero(in.reserved, sizeof in.reserved) || !Unhandled::valid(in.unhandled)) return false;
+    // Bits the registers never hold: IER 7-4 and MCR 7-5 read 0, FCR keeps
+    // only the trigger and DMA bits, no error but an overrun is detected,
+    // the modem inputs are MSR's top half and its deltas the bottom one.
+    if ((in.ier & ~kIerMask) || (in.mcr & ~kMcrMask) || (in.fcr & ~(3u << kFcrTriggerShift | kFcrDmaMode)) ||
+        (in.lsr_errors & ~kLsrOverrun) || (in.msr_delta & ~kMsrDeltaMask) || (in.modem_inputs & kMsrDeltaMask))
+        return false;
+    if (in.rx_head >= kFifoSize || in.rx_count > (in.fifo_enabled ? kFifoSize : 1u)) return false;
+    // Transmission is instantaneous: the transmitter never holds a byte.
+    if (in.tx_count || !all_zero(in.tx_fifo, sizeof in.tx_fifo)) return false;
+    // update_irq() follows every change: the line is what the registers say.
+    Uart16550 scratch(IrqLine{}, ByteSink{});
+    scratch.apply(in);
+    return scratch.irq_wanted() == bool(in.irq_level);
+}
+
+void Uart16550::apply(const hv_uart_state& in) {
+    transmitted_ = in.transmitted;
+    overruns_ = in.overruns;
+    ier_ = in.ier;
+    lcr_ = in.lcr;
+    mcr_ = in.mcr;
+    scr_ = in.scr;
+    dll_ = in.dll;
+    dlm_ = in.dlm;
+    fcr_ = in.fcr;
+    fifo_on_ = in.fifo_enabled;
+    lsr_errors_ = in.lsr_errors;
+    msr_delta_ = in.msr_delta;
+    inputs_ = in.modem_inputs;
+    thre_pending_ = in.thre_pending;
+    line_ = in.irq_level;
+    rx_head_ = in.rx_head;
+    rx_count_ = in.rx_count;
+    last_rx_ = in.last_rx;
+    for (unsigned i = 0; i < kFifoSize; ++i) rx_[i] = in.rx_fifo[i];
+    unhandled.restore(in.unhandled);
+}
+
+bool Uart16550::restore(const hv_uart_state& in) {
+    if (!valid(in)) return false;
+    apply(in);
+    return true;
 }
 
 }  // namespace hv::devices

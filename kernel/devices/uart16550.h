@@ -97,7 +97,19 @@ public:
     uint64_t overruns() const { return overruns_; }
     Unhandled unhandled;
 
+    // Saved state (include/hv/platform_state.h). restore() refuses (changing
+    // nothing) registers with bits the chip never holds, a receiver FIFO
+    // beyond its capacity, a transmitter holding bytes (this one never
+    // does), or an IRQ level other than the one the registers identify. It
+    // sends nothing and drives nothing: the line is taken to be at the
+    // recorded level, as the 8259A's record must say too.
+    void save(hv_uart_state& out) const;
+    static bool valid(const hv_uart_state& in);
+    bool restore(const hv_uart_state& in);
+
 private:
+    void apply(const hv_uart_state& in);
+    bool irq_wanted() const;  // the level update_irq() drives the line to
     unsigned fifo_capacity() const { return fifo_on_ ? uart16550::kFifoSize : 1; }
     unsigned trigger_level() const;
     uint8_t modem_status_bits() const;  // MSR bits 7-4 as the inputs stand
