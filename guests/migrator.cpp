@@ -432,7 +432,7 @@ int guest_main(const Args& args) {
         int64_t u = hypercall(HV_HC_UNMAP_GUEST, kSrcWindow);
         int64_t v = hypercall(HV_HC_UNMAP_GUEST, kDstWindow);
         int64_t m = hypercall(HV_HC_MAP_GUEST, dst, kSrcWindow, 0);
-        print("migrator: hop %lu done; guest %lu is the next source (unmap %ld/%ld, map %ld)\n", hop, dst, u, v, m);
+        print("migrator: hop %lu done, guest %lu is the next source (unmap %ld/%ld, map %ld)\n", hop, dst, u, v, m);
         if (u || v || m != src_bytes) return 2;
         src = dst;
     }
