@@ -308,6 +308,7 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
         print("migrator: pause(source) -> %ld\n", r);
         return 3;
     }
+    uint64_t t_paused = rdtsc();
     uint64_t paused_at = o.progress.at(src, kSrcWindow), last = pages;
     if (o.precopy) {
         hypercall(HV_HC_GET_DIRTY_LOG, src, 0, reinterpret_cast<uint64_t>(bitmap), bitmap_bytes);
@@ -336,9 +337,9 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
     print("migrator: paused at %s %lu, rip=0x%lx, tsc=%lu, state record %ld bytes%s, set %ld, resume %ld\n",
           o.progress.unit(), paused_at, state.vcpu.rip, state.vcpu.tsc, g,
           state.flags & HV_STATE_PC_PLATFORM ? " with PC devices" : "", s, r);
-    print("migrator: downtime %lu TSC cycles: last copy %lu, state record %lu, resume %lu (verification %lu not "
-          "counted)\n", (t_state - t0) + (t_resume - t_verify), t_copy - t0, t_state - t_copy, t_resume - t_verify,
-          t_verify - t_state);
+    print("migrator: downtime %lu TSC cycles: pause %lu, last harvest and copy %lu, state record %lu, resume %lu "
+          "(verification %lu not counted)\n", (t_state - t0) + (t_resume - t_verify), t_paused - t0,
+          t_copy - t_paused, t_state - t_copy, t_resume - t_verify, t_verify - t_state);
     if (mismatched_words)
         print("migrator: verdict: MISMATCH: %lu of %lu words differ, the first at GPA 0x%lx\n", mismatched_words,
               bytes / 8, first_bad);
