@@ -68,7 +68,8 @@ int guest_main(const Args& args) {
         }
         // Cycles before the count: stores are not reordered with stores on
         // x86; a reader reads the count before and after the cycles.
-        uint64_t cycles = rdtsc() - t0;
+        const uint64_t end = rdtsc(), cycles = end - t0;
+        progress->last_pass_end = end;
         progress->last_pass_cycles = cycles;
         progress->total_cycles = progress->total_cycles + cycles;
         progress->passes = pass;

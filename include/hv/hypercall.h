@@ -233,6 +233,9 @@ struct hv_dirtier_progress {
     /* TSC cycles of the last pass and of all passes (dirty_log_perf_test's
      * "dirty memory time"), both written before `passes` moves on. */
     uint64_t last_pass_cycles, total_cycles;
+    /* The guest's TSC when the last pass ended: a migrated copy's goes on
+     * from the source's (the state record's vcpu.tsc). */
+    uint64_t last_pass_end;
 };
 
 #endif /* HV_HYPERCALL_H */
