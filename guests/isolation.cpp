@@ -7,6 +7,12 @@
 // KERNEL_GS_BASE (read with RDMSR and through SWAPGS), STAR, LSTAR, CSTAR
 // and SFMASK.
 //
+// With migrate=N it is a migration's source instead (the state record
+// carries every one of those registers): after setting them it runs N
+// passes of `wait` cycles each, publishing them as the dirtier does
+// (struct hv_dirtier_progress), so that the migrator moves it in the middle,
+// and the copy that finishes the passes (the destination) checks them.
+//
 // With kick=1 this is the control guest, on another CPU: it shows that
 // a guest's MOV to CR8 leaves the host's interrupt priority alone. It waits
 // until guest `target` has written CR8 (cr8=15 there blocks every interrupt
@@ -15,7 +21,8 @@
 // CPU, so each pause must take effect well within a time slice (`limit`).
 // Then it releases `target` (hold=1), which checks its registers and ends.
 //   args: mark=N (1-15), cr8=N (write N to CR8; default: leave it),
-//         hold=1 (wait for the kicker's release), avx=0 (skip YMM), wait=CYCLES
+//         hold=1 (wait for the kicker's release), avx=0 (skip YMM), wait=CYCLES,
+//         migrate=N (N passes of wait cycles, default 2^20, for the migrator)
 //         kick=1 (the kicker; role=control): target=ID, other=ID, pauses=N (default 8),
 //         limit=CYCLES (default 2^20)
 #include "guests/runtime/guest.h"
@@ -251,6 +258,30 @@ int probe(const Args& args) {
     }
     st->magic = kStatusMagic;
     st->phase = kSet;
+
+    if (const uint64_t passes = args.u64("migrate", 0)) {
+        // As a migration source: each pass is stamped with the TSC, which
+        // the migrator checks went on from the record's.
+        volatile hv_dirtier_progress* p = reinterpret_cast<volatile hv_dirtier_progress*>(HV_DIRTIER_PROGRESS_GPA);
+        p->pages = 0;
+        p->magic = HV_DIRTIER_MAGIC;
+        const uint64_t spin = args.u64("wait", 1ull << 20);
+        for (uint64_t pass = 1; pass <= passes; ++pass) {
+            for (uint64_t t1 = rdtsc(); rdtsc() - t1 < spin;) asm volatile("pause");
+            p->last_pass_end = rdtsc();
+            p->passes = pass;
+        }
+        read_regs(got, avx);
+        unsigned changed = compare("after its migration", got, mine, 0, avx ? kRegs : kLegacyRegs);
+        if (avx && xgetbv0() != (kXcr0X87 | kXcr0Sse | kXcr0Avx)) {
+            print("isolation: after its migration: XCR0 = 0x%lx, want 0x7\n", xgetbv0());
+            ++changed;
+        }
+        print("isolation: mark %lu: %u registers checked%s, %u held another guest's values at start, %u changed "
+              "across %lu passes and a migration\n", mark, avx ? kRegs : kLegacyRegs, avx ? " (AVX)" : "", leaked,
+              changed, passes);
+        return leaked || changed || bad ? 1 : 0;
+    }
 
     // Until another guest has had the CPU (and, with hold=1, until the
     // kicker is done), or for `wait` cycles.

@@ -409,7 +409,8 @@ int guest_main(const Args& args) {
     o.cost = args.u64("cost", 0);
     o.progress.lines = after_lines > 0;
     static char expect[16] = "stopped";
-    args.str("dst_expect", expect, sizeof expect);  // the last destination's outcome
+    // The last destination's outcome; one not `stopped` ends by itself.
+    const bool dst_ends_itself = args.str("dst_expect", expect, sizeof expect) && !args.is("dst_expect", "stopped");
     if (hops < 1 || hops > 8 || (hops > 1 && !create)) {
         print("migrator: hops=%lu: 1 to 8, and more than 1 only with dst=create\n", hops);
         return 2;
@@ -448,7 +449,9 @@ int guest_main(const Args& args) {
         }
         // The destination goes on as itself only after the last hop; before
         // that it is the next source, stopped when that hop is done.
-        if (int r = migrate(src, dst, bytes, o, last && !o.progress.lines); r) return r;
+        // A destination expected to end by itself (a Linux that resets, a
+        // guest that exits) is left to do so.
+        if (int r = migrate(src, dst, bytes, o, last && !o.progress.lines && !dst_ends_itself); r) return r;
         if (last) break;
         // The next hop's source is this destination: its window becomes
         // read-only (a writable one would keep its memory from logging).
