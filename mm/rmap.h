@@ -103,9 +103,9 @@ class Rmap {
     std::atomic<uint64_t> alloc_fail{0};
   };
 
-  void init(ObjectCache* descs) { descs_ = descs; opt_ = Options(); }
-  void init(ObjectCache* descs, Options o) { descs_ = descs; opt_ = o; }
-  void set_walk_hook(WalkHook h, void* ctx) { hook_ = h; hook_ctx_ = ctx; }
+  void init(ObjectCache* descs) { init(descs, Options()); }
+  void init(ObjectCache* descs, Options o) { descs_ = descs; opt_ = o; update_test_walk(); }
+  void set_walk_hook(WalkHook h, void* ctx) { hook_ = h; hook_ctx_ = ctx; update_test_walk(); }
   const Options& options() const { return opt_; }
 
   static constexpr uintptr_t nulls(const RmapHead* h) { return reinterpret_cast<uintptr_t>(h) | 1; }
@@ -137,61 +137,112 @@ class Rmap {
   // ---- lockless walker: caller is inside an epoch read section ----
   // Calls fn(spte) for every SPTE (see the invariant above). Returns the
   // number of restarts.
+  //
+  // Orderings (x86-64: every load below is a plain mov; what they cost is
+  // only what they forbid the compiler, see "Cost" below):
+  //  (W1) head:     acquire. Pairs with the writer's release store of the head
+  //                 (add, remove): a walker that sees a descriptor pointer sees
+  //                 the descriptor as it was when published: entries, `more`,
+  //                 an even `gen` (desc_ready() is release, before the head).
+  //  (W2) gen, read first in each descriptor: acquire. The seqcount read side:
+  //                 the entries and `more` are read after it, so if it is
+  //                 even and (W5) reads the same value, nothing a reuse wrote
+  //                 was read in between. Odd: a reuse is rewriting it, restart.
+  //  (W3) entries:  acquire, each. (a) Forward move: remove() stores the copy
+  //                 into the hole, then clears the source (both release); the
+  //                 source comes earlier in walk order, so a walker that reads
+  //                 the cleared source reads the hole afterwards and sees the
+  //                 copy. This needs the later entry loads ordered after the
+  //                 earlier ones in *this* descriptor too (the hole may be a
+  //                 lower index of the first descriptor), so a fence once per
+  //                 descriptor would not do. (b) An entry written by a reuse
+  //                 (new_desc(): gen odd, then `more`, then the entries, all
+  //                 release) brings the odd gen and the new `more` with it.
+  //  (W4) more:     acquire. The next descriptor's contents, as for (W1); a
+  //                 `more` written by a reuse brings that reuse's gen
+  //                 increment (new_desc() stores gen first), which (W5) then
+  //                 sees; and it keeps (W5) after every load of this descriptor.
+  //  (W5) gen, re-read after `more`: acquire (only needs to be after (W4),
+  //                 which (W4)'s acquire already gives; acquire costs nothing
+  //                 more on x86). Changed: freed (+2) or reused under us, restart.
+  //  (W6) nulls:    the last `more` must be this head's nulls; another head's
+  //                 (the descriptor was freed and reused there) or 0 (caught
+  //                 mid-initialisation from a fresh page): restart.
+  // None of these is seq_cst: no store->load ordering is needed on the read
+  // side (the walker stores nothing shared but its statistics, relaxed).
+  //
+  // Cost: the production walk is walk_lockless_impl<false>, with no test hook
+  // and no buggy variant in it. The test instantiation (<true>) reads the
+  // options and calls the hook through a pointer after every entry; that
+  // call, inside the loop, made the compiler keep the caller's state (the
+  // accumulator fn updates, opt_, hook_) in memory and reload it at every
+  // entry: 5x the locked walk per entry. One flag, read once per walk, picks
+  // the instantiation.
   template <typename Fn>
   unsigned walk_lockless(const RmapHead* h, Fn&& fn) const {
+    if (test_walk_) [[unlikely]] return walk_lockless_impl<true>(h, fn);
+    return walk_lockless_impl<false>(h, fn);
+  }
+
+  const Stats& stats() const { return stats_; }
+
+ private:
+  template <bool kTest, typename Fn>
+  unsigned walk_lockless_impl(const RmapHead* h, Fn& fn) const {
+    const bool backward = kTest && opt_.bug_backward_move;
+    const bool gen_check = !(kTest && opt_.bug_no_desc_gen);
     unsigned restarts = 0;
   restart:
-    const uintptr_t v = h->v.load(std::memory_order_acquire);
+    const uintptr_t v = h->v.load(std::memory_order_acquire);  // (W1)
     if (v == 0) return restarts;
     if (!(v & 1)) {
       Spte* s = reinterpret_cast<Spte*>(v);
       fn(s);
-      if (hook_) hook_(hook_ctx_, nullptr, 0, s);
+      if (kTest && hook_) hook_(hook_ctx_, nullptr, 0, s);
       return restarts;
     }
     for (const PteListDesc* d = desc_of(v);;) {
-      const uint64_t gen = d->gen.load(std::memory_order_acquire);
-      if (!opt_.bug_no_desc_gen && (gen & 1)) {  // being rewritten for a reuse
+      const uint64_t gen = d->gen.load(std::memory_order_acquire);  // (W2)
+      if (gen_check && (gen & 1)) {  // being rewritten for a reuse
         ++restarts;
-        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
-        stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
+        count_restart(true);
         goto restart;
       }
       for (int k = 0; k < PteListDesc::kExt; ++k) {
-        const int j = opt_.bug_backward_move ? k : PteListDesc::kExt - 1 - k;
-        Spte* s = d->sptes[j].load(std::memory_order_acquire);
+        const int j = backward ? k : PteListDesc::kExt - 1 - k;
+        Spte* s = d->sptes[j].load(std::memory_order_acquire);  // (W3)
         if (s) fn(s);
-        if (hook_) hook_(hook_ctx_, d, j, s);
+        if (kTest && hook_) hook_(hook_ctx_, d, j, s);
       }
-      const uintptr_t m = d->more.load(std::memory_order_acquire);
-      // If `more` (or an entry) was written by a reuse, the acquire above
-      // makes the free's increment visible here.
-      if (!opt_.bug_no_desc_gen && d->gen.load(std::memory_order_acquire) != gen) {
+      const uintptr_t m = d->more.load(std::memory_order_acquire);  // (W4)
+      if (gen_check && d->gen.load(std::memory_order_acquire) != gen) {  // (W5)
         ++restarts;
-        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
-        stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
+        count_restart(true);
         goto restart;
       }
-      if (is_nulls(m)) {
+      if (is_nulls(m)) {  // (W6)
         if (m == nulls(h)) return restarts;
         // Wandered into another head's chain (our descriptor was freed and
         // reused there): start again.
         ++restarts;
-        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+        count_restart(false);
         goto restart;
       }
       if (m == 0) {  // a descriptor caught mid-initialisation from a fresh page
         ++restarts;
-        stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+        count_restart(false);
         goto restart;
       }
       d = reinterpret_cast<const PteListDesc*>(m);
     }
   }
 
-  const Stats& stats() const { return stats_; }
+  // Restarts are rare; the statistics are relaxed (lock-prefixed) RMWs.
+  void count_restart(bool gen) const {
+    stats_.restarts.fetch_add(1, std::memory_order_relaxed);
+    if (gen) stats_.gen_restarts.fetch_add(1, std::memory_order_relaxed);
+  }
 
- private:
   PteListDesc* new_desc(AllocMode mode, uintptr_t more);
   void free_desc(PteListDesc* d);
 
@@ -199,7 +250,14 @@ class Rmap {
   Options opt_;
   WalkHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
+  // A walk hook or a buggy walk variant is set: walks take the test
+  // instantiation. Set only while no walk runs (tests set hooks between walks).
+  bool test_walk_ = false;
   mutable Stats stats_;
+
+  void update_test_walk() {
+    test_walk_ = hook_ != nullptr || opt_.bug_backward_move || opt_.bug_no_desc_gen;
+  }
 };
 
 }  // namespace hv::mm
