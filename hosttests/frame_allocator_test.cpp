@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -384,6 +385,91 @@ TEST_F(FrameAllocatorTest, FreeContiguousRefusesRunsThatIncludeReservedFrames) {
   EXPECT_EQ(fa_.free_frames(), 15u);
 }
 
+// --- Windows, RAM above 4 GiB, moving the storage ---------------------------
+
+// QEMU's PC with 8 GiB: 3 GiB below the PCI hole, 5 GiB from 4 GiB up, as
+// the kernel's usable_ranges() makes of its memory map.
+const std::vector<PhysRange> kQemu8GiB = {{0, 0x9f000}, {0x100000, 0xbffe0000}, {4 * GiB, 9 * GiB}};
+
+TEST_F(FrameAllocatorTest, TracksRamAbove4GiBAcrossThePciHoleAndHandsOutNothingInTheHoles) {
+  init(9 * GiB);
+  uint64_t ram = 0;
+  for (const PhysRange& r : kQemu8GiB) fa_.add_free(r), ram += r.end - r.base;
+  fa_.reserve({0, 1 * MiB});
+  EXPECT_EQ(fa_.ignored_bytes(), 0u);
+  EXPECT_EQ(fa_.usable_frames(), (ram - 0x9f000) / kFrameSize);  // all but low memory
+  // Every frame once, none in a hole: a bitmap, not a std::set, for 2 M frames.
+  std::vector<bool> seen(9 * GiB / kFrameSize);
+  size_t n = 0, above = 0;
+  for (uint64_t pa; (pa = fa_.alloc()) != 0; ++n) {
+    ASSERT_FALSE(seen[pa / kFrameSize]) << std::hex << pa;
+    seen[pa / kFrameSize] = true;
+    ASSERT_TRUE((pa >= 1 * MiB && pa < 0xbffe0000) || pa >= 4 * GiB) << "in a hole: " << std::hex << pa;
+    above += pa >= 4 * GiB;
+  }
+  EXPECT_EQ(n, (ram - 0x9f000) / kFrameSize);
+  EXPECT_EQ(above, 5 * GiB / kFrameSize);
+}
+
+TEST_F(FrameAllocatorTest, WindowedAllocationGivesTheLowestRunInsideTheWindow) {
+  init(9 * GiB);
+  for (const PhysRange& r : kQemu8GiB) fa_.add_free(r);
+  fa_.reserve({0, 1 * MiB});
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {4 * GiB, 9 * GiB}), 4 * GiB);
+  // 2 MiB-aligned guest backing above 4 GiB: the next aligned run.
+  EXPECT_EQ(fa_.alloc_contiguous(512, 512, {4 * GiB, 9 * GiB}), 4 * GiB + 2 * MiB);
+  // The top frame of RAM, and nothing past it.
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {9 * GiB - kFrameSize, 9 * GiB}), 9 * GiB - kFrameSize);
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {9 * GiB - kFrameSize, 10 * GiB}), 0u);
+  // A window in the PCI hole holds no RAM; one straddling it starts past it.
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {3 * GiB, 4 * GiB}), 0u);
+  EXPECT_EQ(fa_.alloc_contiguous(512, 512, {0xbff00000, 5 * GiB}), 4 * GiB + 4 * MiB);
+  // Rounded inward: a window whose first frame is partial starts at the next.
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {1 * MiB + 1, 2 * MiB}), 1 * MiB + kFrameSize);
+  // Empty or frame-less windows.
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {2 * MiB, 2 * MiB}), 0u);
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {2 * MiB + 1, 2 * MiB + kFrameSize}), 0u);
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {~uint64_t{0} - 10, ~uint64_t{0}}), 0u);
+}
+
+TEST_F(FrameAllocatorTest, WindowBelow4GiBNeverSpillsAboveItWhenLowMemoryRunsOut) {
+  init(9 * GiB);
+  fa_.add_free({1 * MiB, 1 * MiB + 3 * kFrameSize});
+  fa_.add_free({4 * GiB, 5 * GiB});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(fa_.alloc_contiguous(1, 1, {0, 4 * GiB}), 1 * MiB + i * kFrameSize);
+  EXPECT_EQ(fa_.alloc_contiguous(1, 1, {0, 4 * GiB}), 0u);
+  EXPECT_EQ(fa_.alloc(), 4 * GiB);  // the unwindowed call goes on above
+}
+
+TEST_F(FrameAllocatorTest, AlignedRunsAbove4GiBSkipHolesThatBreakThem) {
+  init(5 * GiB);
+  fa_.add_free({4 * GiB, 4 * GiB + 3 * MiB});
+  fa_.add_free({4 * GiB + 5 * MiB, 4 * GiB + 9 * MiB});
+  EXPECT_EQ(fa_.alloc_contiguous(512, 512), 4 * GiB);
+  EXPECT_EQ(fa_.alloc_contiguous(512, 512), 4 * GiB + 6 * MiB);  // [2M, 4M) has the hole
+  EXPECT_EQ(fa_.alloc_contiguous(512, 512), 0u);                 // [8M, 10M) runs past the RAM
+  EXPECT_EQ(fa_.free_frames(), (1 * MiB + 1 * MiB + 1 * MiB) / kFrameSize);
+}
+
+TEST_F(FrameAllocatorTest, RebaseKeepsEveryStateWhenTheStorageIsReachedElsewhere) {
+  init(64 * MiB);
+  fa_.add_free({0, 64 * MiB});
+  fa_.reserve({0, 1 * MiB});
+  const uint64_t a = fa_.alloc(), b = fa_.alloc_contiguous(512, 512);
+  // The same bytes at another address (the kernel: identity map -> direct
+  // map); the old address must not be touched again.
+  std::vector<uint64_t> moved(storage_);
+  std::fill(storage_.begin(), storage_.end(), ~uint64_t{0});
+  fa_.rebase(moved.data());
+  EXPECT_FALSE(fa_.free(0x1000));  // still reserved
+  EXPECT_TRUE(fa_.free(a));
+  EXPECT_FALSE(fa_.free(a));  // still knows it is free
+  EXPECT_TRUE(fa_.free_contiguous(b, 512));
+  EXPECT_EQ(fa_.free_frames(), 63 * MiB / kFrameSize);
+  EXPECT_EQ(drain().size(), 63 * MiB / kFrameSize);
+  for (uint64_t w : storage_) EXPECT_EQ(w, ~uint64_t{0});
+}
+
 // --- Against a reference model ----------------------------------------------
 
 TEST_F(FrameAllocatorTest, AgreesWithAReferenceModelUnderRandomOperations) {
@@ -442,20 +528,24 @@ TEST_F(FrameAllocatorTest, AgreesWithAReferenceModelUnderRandomOperations) {
       case 4: {
         const size_t n = 1 + rng() % 40;
         const size_t align = 1 + rng() % 16;
-        const uint64_t pa = fa_.alloc_contiguous(n, align);
+        // Half the time inside a random window (frames [lo, hi) wholly in it).
+        const bool windowed = rng() % 2;
+        const PhysRange w = windowed ? random_range() : PhysRange{0, ~uint64_t{0}};
+        const uint64_t lo = (w.base + kFrameSize - 1) / kFrameSize;
+        const uint64_t hi = std::min<uint64_t>(kFrames, w.end / kFrameSize);
+        const uint64_t pa = windowed ? fa_.alloc_contiguous(n, align, w) : fa_.alloc_contiguous(n, align);
+        // The lowest aligned run of free frames in the window, or kFrames.
+        size_t want = kFrames;
+        for (size_t s = (lo + align - 1) / align * align; s + n <= hi && want == kFrames; s += align) {
+          bool all = true;
+          for (size_t i = 0; i < n && all; ++i) all = model[s + i] == State::Free;
+          if (all) want = s;
+        }
         if (pa != 0) {
-          ASSERT_EQ(pa / kFrameSize % align, 0u);
-          for (size_t i = 0; i < n; ++i) {
-            ASSERT_EQ(model[pa / kFrameSize + i], State::Free);
-            model[pa / kFrameSize + i] = State::Allocated;
-          }
+          ASSERT_EQ(pa / kFrameSize, want);
+          for (size_t i = 0; i < n; ++i) model[pa / kFrameSize + i] = State::Allocated;
         } else {
-          // Failure must mean no aligned run exists.
-          for (size_t s = 0; s + n <= kFrames; s += align) {
-            bool all = true;
-            for (size_t i = 0; i < n && all; ++i) all = model[s + i] == State::Free;
-            ASSERT_FALSE(all) << "missed a run at frame " << s;
-          }
+          ASSERT_EQ(want, kFrames) << "missed a run at frame " << want;
         }
         break;
       }

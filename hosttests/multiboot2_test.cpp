@@ -173,6 +173,26 @@ TEST(Multiboot2Parse, ParsesCommandLineLoaderNameMemoryMapAndModulesExactly) {
   EXPECT_TRUE(string_inside(bi.modules[1].name, b));
 }
 
+// A lab machine: most RAM above 4 GiB, lengths past 32 bits, and a
+// firmware hole up high. Every field keeps all 64 bits.
+TEST(Multiboot2Parse, KeepsRamFarAbove4GiBWithLengthsBeyond32Bits) {
+  const std::vector<Entry> map = {
+      {0x0, 0x9f000, 1},
+      {0x100000, 0x7ff00000, 1},
+      {0x100000000, 0x3f00000000, 1},    // 4 GiB .. 256 GiB: 252 GiB
+      {0x4000000000, 0x1000000, 2},      // a reserved hole at 256 GiB
+      {0x4001000000, 0x3fff000000, 1},   // up to 512 GiB
+      {0xfd00000000, 0x300000000, 2},    // the HyperTransport hole below 1 TiB
+  };
+  const Parsed p = parse_bytes(InfoBuilder().mmap(map).end().build());
+  ASSERT_TRUE(p.err.ok()) << p.err.what;
+  ASSERT_EQ(p.info->region_count, map.size());
+  EXPECT_EQ(p.info->regions[2].length, 0x3f00000000u);
+  EXPECT_EQ(p.info->regions[4].base, 0x4001000000u);
+  EXPECT_EQ(p.info->regions[4].base + p.info->regions[4].length, 512ull << 30);
+  EXPECT_EQ(p.info->regions[5].type, MemoryType::Reserved);
+}
+
 TEST(Multiboot2Parse, ReportsAbsentCommandLineAndLoaderNameAsEmptyStrings) {
   const Parsed p = parse_bytes(InfoBuilder().mmap(kSmallMap).end().build());
   ASSERT_TRUE(p.err.ok()) << p.err.what;

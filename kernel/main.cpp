@@ -10,6 +10,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/guests.h"
+#include "kernel/memory_check.h"
 #include "kernel/multiboot2.h"
 #include "kernel/mmu_platform.h"
 #include "kernel/percpu.h"
@@ -21,20 +22,23 @@
 #include "kernel/verdict.h"
 #include "kernel/vm.h"
 #include "mm/frame_allocator.h"
+#include "mm/phys_ranges.h"
 
 extern "C" char __kernel_start[], __kernel_end[];
 
 namespace hv {
 namespace {
 
-// The boot page tables identity-map 4 GiB, and page-table frames must come
-// from there until the kernel's own tables are live: the allocator tracks RAM
-// below this bound and says how much it leaves out.
-constexpr uint64_t kMaxPhys = 4ull << 30;
+constexpr uint64_t k4G = 4ull << 30;
 constexpr uint64_t kLowMemory = 1ull << 20;  // BIOS data, EBDA, option ROMs
 
-uint64_t frame_storage[mm::FrameAllocator::storage_words_for(kMaxPhys)];
 mm::FrameAllocator frames;
+// The usable RAM of the memory map (sorted, disjoint, whole frames), all of
+// it tracked by the frame allocator and mapped by the direct map.
+mm::PhysRange ram[mb2::kMaxMemoryRegions];
+size_t ram_count;
+// The allocator's bitmaps: sized for the RAM found, so carved out of it.
+uint64_t frame_storage_pa;
 mb2::BootInfo boot;
 cmdline::Config config;
 vmx::Controls controls;
@@ -50,11 +54,37 @@ vmx::Controls controls;
 }
 
 bool in_available_ram(uint64_t base, uint64_t end) {
+    for (size_t i = 0; i < ram_count; ++i)
+        if (base >= ram[i].base && end <= ram[i].end) return true;
+    return false;
+}
+
+// The memory map's usable RAM: its Available entries, less whatever another
+// entry calls reserved, less what lies beyond the direct map's reach.
+void find_ram() {
+    static mm::PhysRange avail[mb2::kMaxMemoryRegions], holes[mb2::kMaxMemoryRegions];
+    size_t na = 0, nh = 0;
     for (size_t i = 0; i < boot.region_count; ++i) {
         const mb2::MemoryRegion& r = boot.regions[i];
-        if (r.type == mb2::MemoryType::Available && base >= r.base && end <= r.base + r.length) return true;
+        uint64_t end = r.length > ~0ull - r.base ? ~0ull : r.base + r.length;
+        (r.type == mb2::MemoryType::Available ? avail[na++] : holes[nh++]) = {r.base, end};
     }
-    return false;
+    ram_count = mm::usable_ranges(avail, na, holes, nh, ram, mb2::kMaxMemoryRegions);
+    if (ram_count == mm::kTooManyRanges) fail_boot("memory map: more than %zu ranges of usable RAM", mb2::kMaxMemoryRegions);
+    uint64_t beyond = 0;
+    while (ram_count && ram[ram_count - 1].end > x86::kDirectMapSpan) {
+        mm::PhysRange& r = ram[ram_count - 1];
+        if (r.base >= x86::kDirectMapSpan) {
+            beyond += r.end - r.base;
+            --ram_count;
+        } else {
+            beyond += r.end - x86::kDirectMapSpan;
+            r.end = x86::kDirectMapSpan;
+        }
+    }
+    if (beyond) print("hv: %lu MiB of RAM beyond the direct map's reach (0x%lx) left unused\n", beyond >> 20,
+                      x86::kDirectMapSpan);
+    if (ram_count == 0) fail_boot("memory map: no usable RAM");
 }
 
 void parse_boot_info(uint32_t magic, const void* info) {
@@ -65,37 +95,46 @@ void parse_boot_info(uint32_t magic, const void* info) {
 }
 
 void init_frames(uint64_t info_pa) {
-    if (!frames.init(frame_storage, sizeof frame_storage / sizeof *frame_storage, kMaxPhys))
-        fail_boot("frame allocator: storage too small");
-    for (size_t i = 0; i < boot.region_count; ++i) {
-        const mb2::MemoryRegion& r = boot.regions[i];
-        if (r.type == mb2::MemoryType::Available) frames.add_free({r.base, r.base + r.length});
-    }
-    frames.reserve({0, kLowMemory});
-    frames.reserve({uint64_t(__kernel_start), uint64_t(__kernel_end)});
-    frames.reserve({info_pa, info_pa + boot.total_size});
+    // What the allocator must never hand out: low memory, the kernel image,
+    // the boot information and the modules (GRUB's fields for these are
+    // 32-bit, so all of them lie below 4 GiB).
+    static mm::PhysRange taken[3 + mb2::kMaxModules];
+    size_t nt = 0;
+    taken[nt++] = {0, kLowMemory};
+    taken[nt++] = {uint64_t(__kernel_start), uint64_t(__kernel_end)};
+    taken[nt++] = {info_pa, info_pa + boot.total_size};
     if (!in_available_ram(info_pa, info_pa + boot.total_size))
         fail_boot("boot information at 0x%lx lies outside available RAM", info_pa);
     for (size_t i = 0; i < boot.module_count; ++i) {
         const mb2::Module& m = boot.modules[i];
-        frames.reserve({m.start, m.end});
+        taken[nt++] = {m.start, m.end};
         if (!in_available_ram(m.start, m.end)) fail_boot("module at 0x%lx lies outside available RAM", m.start);
     }
-    print("hv: %zu MiB of RAM usable, %zu MiB free", frames.usable_frames() >> 8, frames.free_frames() >> 8);
-    if (frames.ignored_bytes()) print(", %lu MiB above 4 GiB left unused", frames.ignored_bytes() >> 20);
-    print("\n");
+
+    // Two bits a frame up to the end of RAM (64 MiB for 1 TiB). They are
+    // written before the kernel's tables exist, through the boot tables'
+    // identity map, hence below 4 GiB; rebased to the direct map later.
+    uint64_t top = ram[ram_count - 1].end;
+    size_t words = mm::FrameAllocator::storage_words_for(top);
+    uint64_t bytes = words * sizeof(uint64_t);
+    if (!mm::lowest_fit(ram, ram_count, taken, nt, bytes, 4096, k4G, &frame_storage_pa))
+        fail_boot("frame allocator: no %lu KiB of free RAM below 4 GiB for the bitmaps of RAM up to 0x%lx",
+                  bytes >> 10, top);
+    if (!frames.init(reinterpret_cast<uint64_t*>(frame_storage_pa), words, top))
+        fail_boot("frame allocator: storage too small");
+    uint64_t above = 0;
+    for (size_t i = 0; i < ram_count; ++i) {
+        frames.add_free(ram[i]);
+        if (ram[i].end > k4G) above += ram[i].end - (ram[i].base > k4G ? ram[i].base : k4G);
+    }
+    for (size_t i = 0; i < nt; ++i) frames.reserve(taken[i]);
+    frames.reserve({frame_storage_pa, frame_storage_pa + bytes});
+    print("hv: %zu MiB of RAM usable (%lu MiB above 4 GiB), %zu MiB free; frame bitmaps %lu KiB at 0x%lx\n",
+          frames.usable_frames() >> 8, above >> 20, frames.free_frames() >> 8, bytes >> 10, frame_storage_pa);
 }
 
 // The end of the RAM the frame allocator tracks.
-uint64_t max_phys() {
-    uint64_t end = 0;
-    for (size_t i = 0; i < boot.region_count; ++i) {
-        const mb2::MemoryRegion& r = boot.regions[i];
-        if (r.type == mb2::MemoryType::Available && r.base + r.length > end) end = r.base + r.length;
-    }
-    return end < kMaxPhys ? end : kMaxPhys;
-}
-
+uint64_t max_phys() { return ram[ram_count - 1].end; }
 
 // Reads through a null pointer. Not inlined and not a leaf (leaf functions
 // get no frame pointer), so the backtrace shows it called from kernel_main.
@@ -120,14 +159,23 @@ extern "C" [[noreturn]] void kernel_main(uint32_t magic, uint32_t info_pa) {
     if (!cmdline::parse(boot.cmdline, config, err, sizeof err)) fail_boot("kernel command line: %s", err);
     set_log_level(config.log_level);
     print("hv: command line '%s', %zu modules\n", boot.cmdline, boot.module_count);
+    find_ram();
     init_frames(info_pa);
-    if (!x86::build_kernel_address_space(boot, frames)) fail_boot("could not build the kernel address space");
+    if (!x86::build_kernel_address_space(ram, ram_count, frames))
+        fail_boot("could not build the kernel address space");
+    // The bitmaps' identity address is gone with the boot tables.
+    frames.rebase(x86::phys_to_virt<uint64_t>(frame_storage_pa));
     // Low memory is unmapped now; read the boot information through the direct map.
     parse_boot_info(magic, x86::phys_to_virt(info_pa));
     if (const mb2::Module* sym = mb2::find_module(boot, "hv.sym"))
         symbols::init(x86::phys_to_virt<const char>(sym->start), sym->end - sym->start);
     else
         HV_LOG_WARN("no hv.sym module: backtraces will show addresses only\n");
+
+    {
+        char why[200];
+        if (!memory_check::run(frames, ram, ram_count, why, sizeof why)) fail_boot("%s", why);
+    }
 
     smp::start(boot, frames);
     if (config.self_test == cmdline::SelfTest::Smp) smp::self_test(frames);  // ends the run

@@ -160,21 +160,36 @@ void FrameAllocator::mark_free(uint64_t first, uint64_t count) {
   free_count_ += static_cast<size_t>(count);
 }
 
+void FrameAllocator::rebase(uint64_t* storage) {
+  if (words_ == 0) return;  // tracks nothing: keeps no pointer to use
+  usable_ = storage;
+  free_ = storage + words_;
+}
+
 uint64_t FrameAllocator::alloc_contiguous(size_t frames, size_t align_frames) {
+  return alloc_contiguous(frames, align_frames, PhysRange{0, kAllOnes});
+}
+
+uint64_t FrameAllocator::alloc_contiguous(size_t frames, size_t align_frames, PhysRange window) {
   if (frames == 0 || frames > free_count_) return 0;
   const uint64_t align = align_frames == 0 ? 1 : align_frames;
+  // Frames wholly inside the window: [from, limit). A base in the last
+  // partial frame of the address space holds no whole frame.
+  if (window.end <= window.base || window.base > kAllOnes - kFrameMask) return 0;
+  uint64_t from = (window.base + kFrameMask) >> kFrameShift;
+  const uint64_t limit = min(frame_count_, window.end >> kFrameShift);
+  if (from >= limit) return 0;
 
-  uint64_t from = 0;
   for (;;) {
     // A run can only start at an available frame, and at an aligned one.
     const uint64_t first = next_available(from);
-    if (first >= frame_count_) return 0;
+    if (first >= limit) return 0;
     const uint64_t rem = first % align;
     const uint64_t skip = rem == 0 ? 0 : align - rem;
     // Compared by subtraction: first + skip + frames may not fit in 64 bits.
-    if (skip >= frame_count_ - first) return 0;
+    if (skip >= limit - first) return 0;
     const uint64_t start = first + skip;
-    if (frames > frame_count_ - start) return 0;
+    if (frames > limit - start) return 0;
 
     const uint64_t bad = first_unavailable(start, start + frames);
     if (bad == start + frames) {

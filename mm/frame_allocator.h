@@ -17,16 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm/phys_ranges.h"
+
 namespace hv::mm {
 
 inline constexpr uint64_t kFrameSize = 4096;
 inline constexpr unsigned kFrameShift = 12;
 static_assert(kFrameSize == uint64_t{1} << kFrameShift);
-
-struct PhysRange {
-  uint64_t base;  // inclusive
-  uint64_t end;   // exclusive; a range with end <= base is empty
-};
 
 class FrameAllocator {
  public:
@@ -34,7 +31,7 @@ class FrameAllocator {
 
   // Number of uint64_t words init() needs to track every whole frame below
   // max_phys: two bitmaps of one bit per frame, each rounded up to a word.
-  // E.g. 4 GiB -> 2 * 16384 words = 256 KiB of storage.
+  // E.g. 4 GiB -> 2 * 16384 words = 256 KiB of storage; 1 TiB -> 64 MiB.
   static constexpr size_t storage_words_for(uint64_t max_phys) {
     return 2 * words_per_map(max_phys >> kFrameShift);
   }
@@ -44,6 +41,11 @@ class FrameAllocator {
   // (so every add_free() byte is ignored), if `storage` is null or shorter
   // than storage_words_for(max_phys) words. Overwrites all of that storage.
   [[nodiscard]] bool init(uint64_t* storage, size_t words, uint64_t max_phys);
+
+  // The storage given to init(), now reached at another address (the kernel
+  // carves it out of RAM while the boot tables identity-map it, then reaches
+  // it through the direct map). The caller copies nothing: it is the same memory.
+  void rebase(uint64_t* storage);
 
   // Declares usable RAM. Rounded inward to whole frames, so a partial frame is
   // never handed out. Frames that are already usable or reserved are left
@@ -67,6 +69,11 @@ class FrameAllocator {
   // page); 0 if frames == 0 or no such run exists. align_frames == 0 means 1;
   // it need not be a power of two.
   uint64_t alloc_contiguous(size_t frames, size_t align_frames);
+
+  // The same, with the run wholly inside `window` (rounded inward to whole
+  // frames): the lowest such run. E.g. page-table frames that must lie in the
+  // boot tables' identity map, or frames above 4 GiB for the boot check.
+  uint64_t alloc_contiguous(size_t frames, size_t align_frames, PhysRange window);
 
   // Returns a frame obtained from alloc*(). Returns false and changes nothing
   // if `pa` is unaligned, out of range, not usable RAM (never added or

@@ -2,7 +2,6 @@
 
 #include "arch/x86/cpu.h"
 #include "kernel/console.h"
-#include "kernel/multiboot2.h"
 #include "kernel/spinlock.h"
 #include "mm/frame_allocator.h"
 
@@ -18,7 +17,22 @@ constexpr uint64_t P = 1ull << 0, RW = 1ull << 1, PWT = 1ull << 3, PCD = 1ull <<
 constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
 }  // namespace pte
 
-constexpr uint64_t k4K = 1ull << 12, k2M = 1ull << 21;
+constexpr uint64_t k4K = 1ull << 12, k2M = 1ull << 21, k1G = 1ull << 30;
+
+// The boot tables (boot/entry.asm) identity-map this much: before the switch,
+// page-table frames must lie below it to be written at all.
+constexpr uint64_t kBootIdentityMap = 4ull << 30;
+
+// Bytes one entry of a level maps: 4 KiB at level 1 (PTE), 2 MiB at 2 (PDE),
+// 1 GiB at 3 (PDPTE).
+constexpr uint64_t level_size(int level) { return k4K << (9 * (level - 1)); }
+
+// CPUID.80000001H:EDX.Page1GB[bit 26]: PDPTEs may map 1 GiB pages (Intel SDM
+// Vol. 3A, 4.1.4).
+bool has_1g_pages() {
+    if (cpuid(0x80000000).eax < 0x80000001) return false;
+    return (cpuid(0x80000001).edx >> 26) & 1;
+}
 
 class TableBuilder {
 public:
@@ -29,87 +43,117 @@ public:
     bool init() { return (root_ = new_table()) != 0; }
     uint64_t root() const { return root_; }
 
-    // The level-2 entry (PDE) for va, creating the tables above it; nullptr
-    // when out of frames.
-    uint64_t* pde(uint64_t va) { return entry(va, 2); }
-
-    // The level-1 entry (PTE) for va. A 2 MiB page in the way is split first
-    // into 512 4 KiB entries with the same frames and flags, so that the rest
-    // of that 2 MiB keeps its translation.
-    uint64_t* pte(uint64_t va) {
-        uint64_t* d = entry(va, 2);
-        if (!d) return nullptr;
-        if ((*d & pte::P) && (*d & pte::PS)) {
-            uint64_t t = new_table();
-            if (!t) return nullptr;
-            uint64_t base = *d & pte::kAddrMask & ~(k2M - 1);
-            uint64_t flags = *d & ~pte::kAddrMask & ~pte::PS;  // PAT (bit 12 of a PDE) is never set here
-            uint64_t* children = table_at(t);
-            for (uint64_t i = 0; i < 512; ++i) children[i] = (base + i * k4K) | flags;
-            *d = t | pte::P | pte::RW;  // RW/NX stay with the leaves
-            // The split changes no translation, but the 2 MiB TLB entry must
-            // go before the leaves are edited (Intel SDM Vol. 3A, 4.10.4.1).
-            invlpg(va);
+    // The entry for va at `level` (1 = PTE, 2 = PDE, 3 = PDPTE), creating the
+    // tables above it; nullptr when out of frames. A larger page in the way is
+    // split first into 512 entries of the next size with the same frames and
+    // flags, so that the rest of it keeps its translation.
+    uint64_t* entry(uint64_t va, int level) {
+        uint64_t table = root_;
+        for (int l = 4; l > level; --l) {
+            uint64_t* e = &table_at(table)[index(va, l)];
+            if ((*e & pte::P) && (*e & pte::PS)) {
+                if (!split(e, l, va)) return nullptr;
+            } else if (!(*e & pte::P)) {
+                uint64_t t = new_table();
+                if (!t) return nullptr;
+                *e = t | pte::P | pte::RW;  // RW/NX stay with the leaves
+            }
+            table = *e & pte::kAddrMask;
         }
-        return entry(va, 1);
+        return &table_at(table)[index(va, level)];
+    }
+
+    // The present large-page leaf (PDPTE or PDE with PS) that maps va, and
+    // its size; nullptr if va is unmapped or mapped by a 4 KiB page.
+    // Creates nothing.
+    uint64_t* large_leaf(uint64_t va, uint64_t* size) const {
+        uint64_t table = root_;
+        for (int l = 4; l > 1; --l) {
+            uint64_t* e = &table_at(table)[index(va, l)];
+            if (!(*e & pte::P)) return nullptr;
+            if (*e & pte::PS) {
+                *size = level_size(l);
+                return e;
+            }
+            table = *e & pte::kAddrMask;
+        }
+        return nullptr;
     }
 
     static void invlpg(uint64_t va) { asm volatile("invlpg (%0)" ::"r"(va) : "memory"); }
 
-    // Maps [va, va+size) to [pa, pa+size), 2 MiB pages where both sides allow.
-    bool map(uint64_t va, uint64_t pa, uint64_t size, uint64_t flags) {
+    // Maps [va, va+size) to [pa, pa+size) with the largest pages both sides'
+    // alignment and the size allow: 1 GiB ones only when gb_pages.
+    bool map(uint64_t va, uint64_t pa, uint64_t size, uint64_t flags, bool gb_pages) {
         while (size) {
-            bool big = (va % k2M) == 0 && (pa % k2M) == 0 && size >= k2M;
-            uint64_t* e = entry(va, big ? 2 : 1);
+            int level = 1;
+            for (int l = gb_pages ? 3 : 2; l > 1; --l) {
+                uint64_t s = level_size(l);
+                if (va % s == 0 && pa % s == 0 && size >= s) {
+                    level = l;
+                    break;
+                }
+            }
+            uint64_t* e = entry(va, level);
             if (!e) return false;
-            *e = pa | flags | pte::P | (big ? pte::PS : 0);
-            uint64_t step = big ? k2M : k4K;
+            *e = pa | flags | pte::P | (level > 1 ? pte::PS : 0);
+            ++pages_[level - 1];
+            uint64_t step = level_size(level);
             va += step, pa += step, size -= step;
         }
         return true;
     }
 
+    // What map() made: leaves of 4 KiB, 2 MiB, 1 GiB; and table frames.
+    uint64_t pages(int level) const { return pages_[level - 1]; }
+    uint64_t tables() const { return tables_; }
+
 private:
-    // The boot tables identity-map the first 4 GiB, where the frame allocator
-    // hands out page-table frames, so they can be written before the switch.
-    // After the switch, low memory is no longer identity-mapped: the live
-    // tables are reached through the direct map, where every frame the
-    // allocator hands out is mapped.
+    static unsigned index(uint64_t va, int level) { return (va >> (12 + 9 * (level - 1))) & 511; }
+
+    // Before the switch the new tables are written through the boot tables'
+    // identity map, which is why their frames come from below 4 GiB. After
+    // it, low memory is no longer identity-mapped: the live tables are
+    // reached through the direct map, where every frame the allocator hands
+    // out is mapped.
     uint64_t* table_at(uint64_t pa) const {
         return live_ ? phys_to_virt<uint64_t>(pa) : reinterpret_cast<uint64_t*>(pa);
     }
 
     uint64_t new_table() {
-        uint64_t pa = frames_.alloc();
+        uint64_t pa = live_ ? frames_.alloc() : frames_.alloc_contiguous(1, 1, {0, kBootIdentityMap});
         if (!pa) return 0;
-        if (!live_ && pa >= (4ull << 30)) {
-            print("paging: page-table frame %lx lies above the boot map's 4 GiB\n", pa);
-            return 0;
-        }
         uint64_t* t = table_at(pa);
         for (int i = 0; i < 512; ++i) t[i] = 0;
+        ++tables_;
         return pa;
     }
 
-    // The entry for va at level (1 = PTE, 2 = PDE), creating tables above it.
-    uint64_t* entry(uint64_t va, int level) {
-        uint64_t table = root_;
-        for (int l = 4; l > level; --l) {
-            uint64_t* e = &table_at(table)[(va >> (12 + 9 * (l - 1))) & 511];
-            if ((*e & pte::P) && (*e & pte::PS)) return nullptr;  // a 1 GiB page: never made here
-            if (!(*e & pte::P)) {
-                uint64_t t = new_table();
-                if (!t) return nullptr;
-                *e = t | pte::P | pte::RW;
-            }
-            table = *e & pte::kAddrMask;
-        }
-        return &table_at(table)[(va >> (12 + 9 * (level - 1))) & 511];
+    // Replaces the large page at *e (level 3 or 2) by a table of 512 entries
+    // of the next size down that map the same frames with the same flags.
+    bool split(uint64_t* e, int level, uint64_t va) {
+        uint64_t t = new_table();
+        if (!t) return false;
+        uint64_t size = level_size(level), child = level_size(level - 1);
+        uint64_t base = *e & pte::kAddrMask & ~(size - 1);
+        // Bit 12 of a large page is PAT, never set here; bit 7 of a PTE would
+        // be PAT too, so a 4 KiB child drops PS.
+        uint64_t flags = *e & ~pte::kAddrMask & ~pte::PS;
+        if (level - 1 > 1) flags |= pte::PS;
+        uint64_t* children = table_at(t);
+        for (uint64_t i = 0; i < 512; ++i) children[i] = (base + i * child) | flags;
+        *e = t | pte::P | pte::RW;
+        // The split changes no translation, but the large TLB entry must go
+        // before the children are edited (Intel SDM Vol. 3A, 4.10.4.1).
+        invlpg(va);
+        return true;
     }
 
     mm::FrameAllocator& frames_;
     uint64_t root_ = 0;
     bool live_ = false;
+    uint64_t pages_[3] = {};
+    uint64_t tables_ = 0;
 };
 
 // What map_physical() and the identity-page calls need after boot. The lock
@@ -118,33 +162,44 @@ mm::FrameAllocator* live_frames;
 uint64_t live_root;
 SpinLock live_lock;
 
-// The direct map lives in the upper half, PML4 slots 256..511: 128 TiB, so a
-// physical address must stay below this to have a direct-map address at all.
-constexpr uint64_t kDirectMapSpan = 1ull << 46;
-
 }  // namespace
 
-bool build_kernel_address_space(const mb2::BootInfo& boot, mm::FrameAllocator& frames) {
+bool build_kernel_address_space(const mm::PhysRange* ram, size_t n, mm::FrameAllocator& frames) {
     TableBuilder tb(frames);
-    if (!tb.init()) return false;
+    if (!tb.init()) {
+        print("paging: no frame below 4 GiB for the PML4\n");
+        return false;
+    }
+    bool gb = has_1g_pages();
     uint64_t kstart = uint64_t(__kernel_start) & ~(k4K - 1);
     uint64_t kend = (uint64_t(__kernel_end) + k4K - 1) & ~(k4K - 1);
-    bool ok = tb.map(kstart, kstart, kend - kstart, pte::RW);
-    for (size_t i = 0; ok && i < boot.region_count; ++i) {
-        const mb2::MemoryRegion& r = boot.regions[i];
-        if (r.type != mb2::MemoryType::Available) continue;
-        uint64_t base = r.base & ~(k4K - 1);
-        uint64_t end = (r.base + r.length + k4K - 1) & ~(k4K - 1);
-        ok = tb.map(kDirectMapBase + base, base, end - base, pte::RW | pte::NX);
-    }
-    if (!ok) {
-        print("paging: out of frames while building the direct map\n");
+    if (!tb.map(kstart, kstart, kend - kstart, pte::RW, false)) {
+        print("paging: no frame below 4 GiB for the tables of the kernel image\n");
         return false;
+    }
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const mm::PhysRange& r = ram[i];
+        if (r.end > kDirectMapSpan) {
+            print("paging: RAM [0x%lx, 0x%lx) lies beyond the direct map's reach (0x%lx)\n", r.base, r.end,
+                  kDirectMapSpan);
+            return false;
+        }
+        if (!tb.map(kDirectMapBase + r.base, r.base, r.end - r.base, pte::RW | pte::NX, gb)) {
+            print("paging: out of frames below 4 GiB for page tables while mapping RAM [0x%lx, 0x%lx) "
+                  "(%lu table frames so far)\n",
+                  r.base, r.end, tb.tables());
+            return false;
+        }
+        bytes += r.end - r.base;
     }
     wrmsr(Msr::IA32_EFER, rdmsr(Msr::IA32_EFER) | efer::NXE);
     write_cr3(tb.root());
     live_frames = &frames;
     live_root = tb.root();
+    print("hv: direct map: %lu MiB of RAM in %zu ranges: %lu 1 GiB pages%s, %lu 2 MiB, %lu 4 KiB; "
+          "%lu page-table frames\n",
+          bytes >> 20, n, tb.pages(3), gb ? "" : " (CPU has none)", tb.pages(2), tb.pages(1), tb.tables());
     return true;
 }
 
@@ -160,16 +215,16 @@ bool map_physical(uint64_t pa, uint64_t size, Cache cache) {
     TableBuilder tb(*live_frames, live_root);
     for (uint64_t p = start; p < end;) {
         uint64_t va = kDirectMapBase + p;
-        uint64_t* d = tb.pde(va);
-        if (!d) return false;
-        // A 2 MiB page of the boot-time direct map already maps this frame
+        // A large page of the boot-time direct map already maps this frame
         // write-back (the direct map is linear): keep it whole when that is
-        // what is asked for, split it otherwise.
-        if ((*d & pte::P) && (*d & pte::PS) && cache == Cache::WriteBack && !(*d & (pte::PCD | pte::PWT))) {
-            p = (p | (k2M - 1)) + 1;
+        // what is asked for, split it (in tb.entry) otherwise.
+        uint64_t big;
+        if (const uint64_t* l = tb.large_leaf(va, &big);
+            l && cache == Cache::WriteBack && !(*l & (pte::PCD | pte::PWT))) {
+            p = (p | (big - 1)) + 1;
             continue;
         }
-        uint64_t* e = tb.pte(va);
+        uint64_t* e = tb.entry(va, 1);
         if (!e) return false;
         uint64_t want = p | flags;
         if (*e != want) {
@@ -185,7 +240,7 @@ bool map_identity_page(uint64_t pa) {
     if (!live_frames || pa % k4K || pa == 0 || pa >= (1ull << 32)) return false;
     LockGuard g(live_lock);
     TableBuilder tb(*live_frames, live_root);
-    uint64_t* e = tb.pte(pa);
+    uint64_t* e = tb.entry(pa, 1);
     if (!e) return false;
     *e = pa | pte::P | pte::RW;  // executable: real-mode code runs here
     TableBuilder::invlpg(pa);
@@ -196,7 +251,7 @@ void unmap_identity_page(uint64_t pa) {
     if (!live_frames) return;
     LockGuard g(live_lock);
     TableBuilder tb(*live_frames, live_root);
-    if (uint64_t* e = tb.pte(pa)) {
+    if (uint64_t* e = tb.entry(pa, 1)) {
         *e = 0;
         TableBuilder::invlpg(pa);
     }

@@ -1,21 +1,25 @@
 // The hypervisor's own address space: its image identity-mapped (page 0 left
-// unmapped so that null pointers fault), and every usable RAM region mapped at
-// kDirectMapBase + physical address.
+// unmapped so that null pointers fault), and all usable RAM, wherever it lies,
+// mapped at kDirectMapBase + physical address: with 1 GiB pages where the CPU
+// has them and the RAM fills whole aligned GiBs, else 2 MiB, else 4 KiB pages.
+// Only RAM is mapped: a large page never reaches into a hole (MMIO, firmware).
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
-namespace hv::mb2 {
-struct BootInfo;
-}
 namespace hv::mm {
 class FrameAllocator;
+struct PhysRange;
 }
 
 namespace hv::x86 {
 
 inline constexpr uint64_t kDirectMapBase = 0xffff800000000000ull;
+
+// The direct map lives in the upper half, from PML4 slot 256: a physical
+// address must stay below this (64 TiB) to have a direct-map address at all.
+inline constexpr uint64_t kDirectMapSpan = 1ull << 46;
 
 template <class T = void>
 inline T* phys_to_virt(uint64_t pa) {
@@ -24,9 +28,13 @@ inline T* phys_to_virt(uint64_t pa) {
 
 inline uint64_t direct_map_to_phys(const void* va) { return uint64_t(va) - kDirectMapBase; }
 
-// Builds the tables described above from the memory map and switches CR3 to
-// them. Returns false (with a message printed) when page-table frames run out.
-bool build_kernel_address_space(const mb2::BootInfo& boot, mm::FrameAllocator& frames);
+// Builds the tables described above for the RAM ranges `ram` (sorted,
+// disjoint, frame-aligned, below kDirectMapSpan) and switches CR3 to them;
+// prints what it mapped. Runs on the boot tables, which identity-map only the
+// first 4 GiB: the new tables' frames come from there (the APs' trampoline
+// also loads CR3 in 32-bit mode). Returns false, with a message printed that
+// names what could not be mapped, when such frames run out.
+bool build_kernel_address_space(const mm::PhysRange* ram, size_t n, mm::FrameAllocator& frames);
 
 // The physical address of the kernel's PML4 (what CR3 holds on every CPU).
 uint64_t kernel_cr3();
@@ -37,8 +45,8 @@ enum class Cache : uint8_t { WriteBack, Uncached };
 
 // Adds [pa, pa + size) to the direct map after boot (phys_to_virt(pa) is then
 // usable for it), with page-table frames from the allocator given at boot.
-// Parts already mapped by a 2 MiB page stay as they are when write-back is
-// asked for, and that page is split when a different type is. Not-present
+// Parts already mapped by a large page (2 MiB or 1 GiB) stay as they are when
+// write-back is asked for, and that page is split when a different type is. Not-present
 // entries are never cached in TLBs, so other CPUs need no flush for a new
 // mapping; a memory-type change of a mapping other CPUs have used does (call
 // this before they use the range). Returns false when out of frames or when
