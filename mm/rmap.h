@@ -180,21 +180,35 @@ class Rmap {
   // the instantiation.
   template <typename Fn>
   unsigned walk_lockless(const RmapHead* h, Fn&& fn) const {
-    if (test_walk_) [[unlikely]] return walk_lockless_impl<true>(h, fn);
-    return walk_lockless_impl<false>(h, fn);
+    // An empty head or a single SPTE (nearly every head a harvest walks) is
+    // done here, before any descriptor: nothing to check, no restart.
+    const uintptr_t v = h->v.load(std::memory_order_acquire);  // (W1)
+    if (v == 0) return 0;
+    if (!(v & 1)) {
+      Spte* s = reinterpret_cast<Spte*>(v);
+      fn(s);
+      if (test_walk_ && hook_) [[unlikely]] hook_(hook_ctx_, nullptr, 0, s);
+      return 0;
+    }
+    if (test_walk_) [[unlikely]] return walk_lockless_impl<true>(h, v, fn);
+    return walk_lockless_impl<false>(h, v, fn);
   }
 
   const Stats& stats() const { return stats_; }
 
  private:
+  // v: the head's value, read with (W1), a descriptor chain.
   template <bool kTest, typename Fn>
-  unsigned walk_lockless_impl(const RmapHead* h, Fn& fn) const {
+  unsigned walk_lockless_impl(const RmapHead* h, uintptr_t v, Fn& fn) const {
     const bool backward = kTest && opt_.bug_backward_move;
     const bool gen_check = !(kTest && opt_.bug_no_desc_gen);
     unsigned restarts = 0;
+    goto walk;
   restart:
-    const uintptr_t v = h->v.load(std::memory_order_acquire);  // (W1)
+    ++restarts;
+    v = h->v.load(std::memory_order_acquire);  // (W1)
     if (v == 0) return restarts;
+  walk:
     if (!(v & 1)) {
       Spte* s = reinterpret_cast<Spte*>(v);
       fn(s);
@@ -204,7 +218,6 @@ class Rmap {
     for (const PteListDesc* d = desc_of(v);;) {
       const uint64_t gen = d->gen.load(std::memory_order_acquire);  // (W2)
       if (gen_check && (gen & 1)) {  // being rewritten for a reuse
-        ++restarts;
         count_restart(true);
         goto restart;
       }
@@ -216,7 +229,6 @@ class Rmap {
       }
       const uintptr_t m = d->more.load(std::memory_order_acquire);  // (W4)
       if (gen_check && d->gen.load(std::memory_order_acquire) != gen) {  // (W5)
-        ++restarts;
         count_restart(true);
         goto restart;
       }
@@ -224,12 +236,10 @@ class Rmap {
         if (m == nulls(h)) return restarts;
         // Wandered into another head's chain (our descriptor was freed and
         // reused there): start again.
-        ++restarts;
         count_restart(false);
         goto restart;
       }
       if (m == 0) {  // a descriptor caught mid-initialisation from a fresh page
-        ++restarts;
         count_restart(false);
         goto restart;
       }

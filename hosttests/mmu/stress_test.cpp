@@ -103,6 +103,96 @@ TEST(RmapStress, LocklessWalkersSeeEverySpteThatStays) {
               static_cast<unsigned long long>(r.stats().restarts.load()));
 }
 
+// The walker's acquire loads, checked by ThreadSanitizer (which models
+// acquire/release, not stale reads): each SPTE here carries a plain payload,
+// written once before the SPTE is first added and never again. A walker reads
+// the payload of every SPTE it is handed. The only thing ordering the
+// writer's payload store before the walker's read is the release store that
+// published the pointer (head, entry, forward move) and the walker's acquire
+// load that read it (rmap.h (W1), (W3)): weakened to relaxed, TSan reports
+// the race (HV_STRESS_SECONDS as above; fresh SPTEs, so that the epoch's own
+// synchronisation at quiescent states is not what orders them).
+struct PayloadSpte {
+  Spte spte;          // first: the rmap's Spte* is the PayloadSpte*
+  uint64_t payload;   // plain: written once, before the first add
+};
+constexpr uint64_t payload_of(size_t i) { return 0x5eed000000000000ull ^ (i * 0x9e3779b97f4a7c15ull); }
+
+TEST(RmapStress, WalkersReadWhatWasWrittenBeforeTheAdd) {
+  host::Arena arena(512);
+  Epoch e;
+  e.init(arena.platform(), 1 << 12);
+  ObjectCache descs;
+  ASSERT_TRUE(descs.init(arena.platform(), &e, sizeof(PteListDesc)));
+  Rmap r;
+  r.init(&descs);
+  // Heads 0..kSingle-1 hold at most one SPTE (the head is the pointer: (W1));
+  // the others chains of up to kDepth (descriptors, forward moves: (W3)).
+  constexpr int kHeads = 8, kSingle = 3, kDepth = 14;
+  constexpr size_t kPool = size_t{1} << 18;
+  std::vector<RmapHead> heads(kHeads);
+  std::vector<PayloadSpte> pool(kPool);
+  host::set_cpu(0);
+  ASSERT_TRUE(e.cpu_online());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> walks{0}, seen{0}, bad{0};
+  auto walker = [&](unsigned cpu) {
+    host::set_cpu(cpu);
+    e.cpu_online();
+    for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+      uint64_t k = 0, b = 0;
+      {
+        EpochReadGuard g(e);
+        r.walk_lockless(&heads[n % kHeads], [&](Spte* s) {
+          auto* p = reinterpret_cast<PayloadSpte*>(s);
+          const size_t i = static_cast<size_t>(p - pool.data());
+          ++k;
+          if (i >= kPool || p->payload != payload_of(i)) ++b;
+        });
+      }
+      seen.fetch_add(k, std::memory_order_relaxed);
+      if (b) bad.fetch_add(b);
+      walks.fetch_add(1, std::memory_order_relaxed);
+      e.quiescent_state();
+    }
+    e.cpu_offline();
+  };
+  std::thread w1(walker, 1), w2(walker, 2);
+  // Each head is a FIFO window of SPTEs: add a fresh one, remove the oldest
+  // (found at the end of the chain, filled from the first descriptor).
+  std::vector<std::vector<size_t>> in(kHeads);
+  std::mt19937 rng(11);
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds());
+  size_t next = 0;
+  while (next < kPool && (Clock::now() < end || walks.load() < 1000)) {
+    for (int k = 0; k < 16 && next < kPool; ++k) {
+      const int h = static_cast<int>(rng() % kHeads);
+      const size_t depth = h < kSingle ? 1 : 1 + rng() % kDepth;
+      while (in[h].size() >= depth) {
+        ASSERT_TRUE(r.remove(&heads[h], &pool[in[h].front()].spte));
+        in[h].erase(in[h].begin());
+      }
+      pool[next].payload = payload_of(next);
+      ASSERT_GE(r.add(&heads[h], &pool[next].spte, AllocMode::kMayBlock), 0);
+      in[h].push_back(next++);
+    }
+    e.quiescent_state();
+    e.poll();
+  }
+  stop = true;
+  w1.join();
+  w2.join();
+  EXPECT_EQ(bad.load(), 0u) << "walks: " << walks.load();
+  EXPECT_GT(seen.load(), 0u);
+  for (int h = 0; h < kHeads; ++h)
+    for (size_t i : in[h]) ASSERT_TRUE(r.remove(&heads[h], &pool[i].spte));
+  e.barrier();
+  EXPECT_TRUE(descs.destroy());
+  std::printf("rmap payload stress: %zu fresh SPTEs, %llu walks, %llu SPTEs read\n", next,
+              static_cast<unsigned long long>(walks.load()),
+              static_cast<unsigned long long>(seen.load()));
+}
+
 // ---------------- (b) epochs with poison on free ----------------
 
 struct Obj {
