@@ -24,8 +24,9 @@
 //         starting (default 1), after_lines=N (a source that is not the
 //         dirtier, e.g. Linux: start once it has printed N console lines,
 //         and judge the destination by its console lines), rounds=N
-//         (default 8), threshold=PAGES (default 16), downtime=CYCLES (stop
-//         once the estimated downtime is at most this; default 0: off),
+//         (default 8), threshold=PAGES (default 16), downtime=CYCLES or
+//         downtime_us=MICROSECONDS (stop once the estimated downtime is at
+//         most this; default 0: off),
 //         hops=N (default 1; with dst=create only), mode=precopy|stop
 //         (stop: pause first, copy once, no dirty log), manual=1 (the source
 //         is in manual protection: each harvest is a get followed by a clear
@@ -35,7 +36,8 @@
 //         off, the source runs two passes on, its huge pages come back; then
 //         a new attempt starts from a full copy), cost=1 (after logging is
 //         on, wait for two of the source's passes before the full copy and
-//         print what logging cost its vCPU per page: tools/hv perf)
+//         print what logging cost its vCPU per page: tools/hv perf),
+//         timeout_s=S (how long to wait for a guest's progress, default 300)
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
@@ -44,7 +46,9 @@ using namespace hv::guest;
 namespace {
 
 constexpr uint64_t kSrcWindow = 1ull << 30, kDstWindow = 2ull << 30;
-constexpr uint64_t kProgressTimeout = 1ull << 36;  // TSC cycles for two passes
+// How long the migrator waits for a guest's progress (two passes, a
+// console line): timeout_s= seconds, 300 by default, in TSC cycles.
+uint64_t progress_timeout = 1ull << 36;
 constexpr uint64_t kMaxPages = HV_MAX_SLOT_BYTES >> 12;
 
 uint64_t bitmap[kMaxPages / 64];
@@ -56,10 +60,10 @@ volatile hv_dirtier_progress* progress_at(uint64_t window) {
 uint64_t passes_at(uint64_t window) { return progress_at(window)->passes; }
 
 // Waits until the dirtier behind `window` has completed `pass` passes; false
-// after kProgressTimeout TSC cycles without.
+// after progress_timeout TSC cycles without.
 bool wait_for_pass(uint64_t window, uint64_t pass) {
     for (uint64_t t0 = rdtsc(); passes_at(window) < pass;) {
-        if (rdtsc() - t0 > kProgressTimeout) return false;
+        if (rdtsc() - t0 > progress_timeout) return false;
         asm volatile("pause");
     }
     return true;
@@ -128,6 +132,13 @@ uint64_t copy_dirty(uint64_t pages) {
     for (uint64_t w = 0; w < (pages + 63) / 64; ++w)
         for (uint64_t m = bitmap[w]; m; m &= m - 1, ++n) copy_page(w * 64 + uint64_t(__builtin_ctzll(m)));
     return n;
+}
+
+// TSC cycles as microseconds, by the frequency the hypervisor measured.
+uint64_t tsc_hz = 1;
+uint64_t us(uint64_t cycles) {
+    const uint64_t mhz = tsc_hz / 1000000;
+    return mhz ? cycles / mhz : 0;
 }
 
 hv_guest_stats stats(uint64_t id) {
@@ -263,10 +274,10 @@ struct Progress {
     }
     // Until `id` reaches `target`, or has stopped (a guest that ended by
     // itself, e.g. Linux resetting once its workload passed: ~0), or
-    // kProgressTimeout TSC cycles; the last value seen.
+    // progress_timeout TSC cycles; the last value seen.
     uint64_t wait(uint64_t id, uint64_t window, uint64_t target) const {
         uint64_t v = at(id, window);
-        for (uint64_t t0 = rdtsc(); v < target && rdtsc() - t0 <= kProgressTimeout; v = at(id, window))
+        for (uint64_t t0 = rdtsc(); v < target && rdtsc() - t0 <= progress_timeout; v = at(id, window))
             asm volatile("pause");
         return v;
     }
@@ -301,7 +312,7 @@ hv_guest_state state;
 // One migration of src into dst (both mapped: kSrcWindow, kDstWindow), src
 // running, dst paused. 0, or the exit status for the run.
 int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool stop_destination) {
-    const uint64_t pages = bytes >> 12, bitmap_bytes = (pages + 63) / 64 * 8;
+    const uint64_t pages = bytes >> 12, bitmap_bytes = (pages + 63) / 64 * 8, t_start = rdtsc();
     print("migrator: %s migration of guest %lu to guest %lu, %lu MiB\n", o.precopy ? "pre-copy" : "stop-and-copy", src,
           dst, bytes >> 20);
     Row row;
@@ -334,8 +345,17 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
     }
     uint64_t t_copy = rdtsc();
     int64_t g = hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&state), sizeof state);
-    int64_t s = hypercall(HV_HC_SET_STATE, dst, reinterpret_cast<uint64_t>(&state), sizeof state);
+    int64_t s = g == sizeof state ? hypercall(HV_HC_SET_STATE, dst, reinterpret_cast<uint64_t>(&state), sizeof state)
+                                  : g;
     uint64_t t_state = rdtsc();
+    if (g != sizeof state || s) {
+        // The destination has no state to go on from: it stays paused, and
+        // the source goes on as if nothing had happened.
+        int64_t r = hypercall(HV_HC_RESUME, src);
+        print("migrator: the state record did not pass (get %ld, set %ld): the source is resumed (%ld), the "
+              "destination stays paused\n", g, s, r);
+        return 4;
+    }
 
     // Verification, while both are paused: every byte, compared a 64-bit word
     // at a time (a word differs iff one of its bytes does).
@@ -358,15 +378,18 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
     print("migrator: paused at %s %lu, rip=0x%lx, tsc=%lu, state record %ld bytes%s, set %ld, resume %ld\n",
           o.progress.unit(), paused_at, state.vcpu.rip, state.vcpu.tsc, g,
           state.flags & HV_STATE_PC_PLATFORM ? " with PC devices" : "", s, r);
-    print("migrator: downtime %lu TSC cycles: pause %lu, last harvest and copy %lu, state record %lu, resume %lu "
-          "(verification %lu not counted)\n", (t_state - t0) + (t_resume - t_verify), t_paused - t0,
-          t_copy - t_paused, t_state - t_copy, t_resume - t_verify, t_verify - t_state);
+    const uint64_t downtime = (t_state - t0) + (t_resume - t_verify);
+    print("migrator: downtime %lu TSC cycles (%lu us): pause %lu, last harvest and copy %lu, state record %lu, "
+          "resume %lu (verification %lu not counted)\n", downtime, us(downtime), t_paused - t0, t_copy - t_paused,
+          t_state - t_copy, t_resume - t_verify, t_verify - t_state);
+    print("migrator: migration took %lu TSC cycles (%lu ms) from its start to the destination's resume\n",
+          t_resume - t_start, us(t_resume - t_start) / 1000);
     if (mismatched_words)
         print("migrator: verdict: MISMATCH: %lu of %lu words differ, the first at GPA 0x%lx\n", mismatched_words,
               bytes / 8, first_bad);
     else
         print("migrator: verdict: identical: 0 of %lu words differ\n", bytes / 8);
-    if (g != sizeof state || s || r) return 4;
+    if (r) return 4;
     hypercall(HV_HC_STOP_GUEST, src);
 
     // The workload goes on in the destination, from where the source stopped.
@@ -397,11 +420,16 @@ int64_t create_destination(const char* name, uint64_t mib, uint64_t cpu, const c
 }  // namespace
 
 int guest_main(const Args& args) {
+    tsc_hz = args.boot->tsc_hz ? args.boot->tsc_hz : 1;
+    if (args.boot->tsc_hz) progress_timeout = args.u64("timeout_s", 300) * args.boot->tsc_hz;
     uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1);
     const uint64_t hops = args.u64("hops", 1), after_lines = args.u64("after_lines", 0);
     const bool create = args.is("dst", "create");
     Options o{};
-    o.stop = StopCondition{args.u64("rounds", 8), args.u64("threshold", 16), args.u64("downtime", 0)};
+    // downtime= in TSC cycles, or downtime_us= in microseconds.
+    uint64_t downtime = args.u64("downtime", 0);
+    if (const uint64_t u = args.u64("downtime_us", 0)) downtime = u * (tsc_hz / 1000000);
+    o.stop = StopCondition{args.u64("rounds", 8), args.u64("threshold", 16), downtime};
     o.precopy = !args.is("mode", "stop");
     o.enable_manual = args.is("enable_cap", "manual"), o.enable_initially_set = args.is("enable_cap", "initially_set");
     o.manual = args.u64("manual", 0) || o.enable_manual || o.enable_initially_set;
@@ -410,7 +438,11 @@ int guest_main(const Args& args) {
     o.progress.lines = after_lines > 0;
     static char expect[16] = "stopped";
     // The last destination's outcome; one not `stopped` ends by itself.
-    const bool dst_ends_itself = args.str("dst_expect", expect, sizeof expect) && !args.is("dst_expect", "stopped");
+    if (args.has("dst_expect") && !args.str("dst_expect", expect, sizeof expect)) {
+        print("migrator: dst_expect= is longer than any outcome's name\n");
+        return 2;
+    }
+    const bool dst_ends_itself = !args.is("dst_expect", "stopped") && args.has("dst_expect");
     if (hops < 1 || hops > 8 || (hops > 1 && !create)) {
         print("migrator: hops=%lu: 1 to 8, and more than 1 only with dst=create\n", hops);
         return 2;
@@ -425,7 +457,8 @@ int guest_main(const Args& args) {
     if (o.progress.lines) {
         print("migrator: waiting for guest %lu to print %lu console lines\n", src, after_lines);
         if (o.progress.wait(src, kSrcWindow, after_lines) < after_lines) {
-            print("migrator: the source did not print %lu lines\n", after_lines);
+            print("migrator: the source did not print %lu console lines within %lu s (timeout_s=)\n", after_lines,
+                  progress_timeout / tsc_hz);
             return 5;
         }
     } else {

@@ -345,6 +345,41 @@ int main_hostmap(const Args& args) {
 // t=cr0compat: MOV to CR0 from EAX in compatibility mode, with RAX[63:32]
 // not zero (what 64-bit code left there). Outside 64-bit mode the operand is
 // 32 bits: no #GP is due. Setting CD makes the write exit (host-owned bit).
+// t=mapcycle: a control guest maps guest `target` (alternately read-only
+// and writable), touches it and unmaps it, n times, while every CPU is busy
+// (no idle loop runs the epoch's callbacks); then turns on logging of the
+// target's memory. Each unmap's freed bookkeeping must be free again before
+// the next map needs memory: the review ran the host out of it after 1936
+// cycles (map -> -ENOSPC, logging on -> -ENOMEM).
+namespace mapcycle_ns {
+hv_memory_region region;
+}
+
+int main_mapcycle(const Args& args) {
+    using namespace mapcycle_ns;
+    const uint64_t target = args.u64("target", 0), n = args.u64("n", 2500);
+    constexpr uint64_t kWindow = 1ull << 30;
+    uint64_t failed = 0, bytes = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+        int64_t m = hypercall(HV_HC_MAP_GUEST, target, kWindow, i & 1 ? HV_MAP_WRITABLE : 0);
+        if (m <= 0) {
+            if (failed++ < 3) print("mapcycle: cycle %lu: map -> %ld\n", i, m);
+            continue;
+        }
+        bytes = uint64_t(m);
+        (void)*reinterpret_cast<volatile uint64_t*>(kWindow + 0x2000);
+        if (int64_t u = hypercall(HV_HC_UNMAP_GUEST, kWindow); u) {
+            print("mapcycle: cycle %lu: unmap -> %ld\n", i, u);
+            return 1;
+        }
+    }
+    region = hv_memory_region{0, HV_MEM_LOG_DIRTY_PAGES, 0, bytes};
+    int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, target, reinterpret_cast<uint64_t>(&region));
+    print("mapcycle: %lu map/unmap cycles, %lu maps failed; logging on afterwards -> %ld\n", n, failed, r);
+    hypercall(HV_HC_STOP_GUEST, target);
+    return failed || r ? 1 : 0;
+}
+
 namespace cr0compat_ns {
 uint64_t cgdt[4] = {0, 0x00af9a000000ffffull, 0x00cf92000000ffffull, 0x00cf9a000000ffffull};
 struct __attribute__((packed)) {
@@ -398,6 +433,7 @@ int guest_main(const Args& args) {
         print("breaker: spun %lu cycles\n", n);
         return 0;
     }
+    if (args.is("t", "mapcycle")) return main_mapcycle(args);
     if (args.is("t", "create_race")) return main_create_race(args);
     if (args.is("t", "gp_stall")) return main_gp_stall(args);
     if (args.is("t", "sleep")) return main_sleep(args);

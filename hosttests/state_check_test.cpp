@@ -37,7 +37,8 @@ const vmx::Controls& controls() {
   }();
   return c;
 }
-StateLimits limits() { return StateLimits{controls(), 0xffff, 48}; }
+constexpr uint64_t kTscHz = 50000000;  // Bochs'
+StateLimits limits() { return StateLimits{controls(), 0xffff, 48, kTscHz}; }
 
 // A 64-bit guest as the runtime leaves it: paging, long mode, interrupts off.
 hv_guest_state long_mode() {
@@ -55,15 +56,23 @@ hv_guest_state long_mode() {
   return s;
 }
 
-// A Linux guest's: its devices as a platform saves them, HLT allowed.
-hv_guest_state pc_guest() {
+// A Linux guest's: its devices as a platform saves them, HLT allowed. By
+// default as Linux leaves them: the 8259s initialised with IRQ0 unmasked and
+// the 8254's counter 0 periodic; either can be left out.
+hv_guest_state pc_guest(bool irq0_unmasked = true, bool pit_running = true) {
   hv_guest_state s = long_mode();
   s.flags = HV_STATE_PC_PLATFORM;
   s.platform_tsc0 = 500;
   devices::LegacyPlatform p{devices::ByteSink{}, devices::ResetLine{}};
-  p.write(0x43, 1, 0x34, 10);  // counter 0, LSB then MSB, mode 2: Linux's periodic tick
-  p.write(0x40, 1, 0xa9, 11);
-  p.write(0x40, 1, 0x04, 12);
+  const uint8_t init[][2] = {{0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01},   // master: ICW1-4
+                             {0xa0, 0x11}, {0xa1, 0x38}, {0xa1, 0x02}, {0xa1, 0x01}};  // slave
+  for (const auto& w : init) p.write(w[0], 1, w[1], 5);
+  p.write(0x21, 1, irq0_unmasked ? 0xfa : 0xfb, 6);  // OCW1: IRQ2 (cascade) and maybe IRQ0 open
+  if (pit_running) {
+    p.write(0x43, 1, 0x34, 10);  // counter 0, LSB then MSB, mode 2: Linux's periodic tick
+    p.write(0x40, 1, 0xa9, 11);
+    p.write(0x40, 1, 0x04, 12);
+  }
   p.save(s.platform);
   return s;
 }
@@ -180,6 +189,21 @@ INSTANTIATE_TEST_SUITE_P(
         Broken{"platform_tsc0", [](hv_guest_state& s) { s.platform_tsc0 = 1; }},
         Broken{"platform_tsc0", [](hv_guest_state& s) { s.platform_tsc0 = s.vcpu.tsc + 1; }, true},
         Broken{"platform:", [](hv_guest_state& s) { s.platform.pit.counter[0].mode = 9; }, true},
+        // Idle in HLT with nothing that could wake it: the review's record
+        // kept the run alive until its watchdog (on_hlt() ends such a guest).
+        Broken{"vcpu.activity: HLT with no interrupt",
+               [](hv_guest_state& s) {
+                 s = pc_guest(false), s.vcpu.activity = HV_ACTIVITY_HLT, s.vcpu.rflags |= kRflagsIf;
+               }},
+        Broken{"vcpu.activity: HLT with no interrupt",
+               [](hv_guest_state& s) {
+                 s = pc_guest(true, false), s.vcpu.activity = HV_ACTIVITY_HLT, s.vcpu.rflags |= kRflagsIf;
+               }},
+        // The devices' clock ahead of the record's: the platform's ticks at
+        // its TSC are (tsc - platform_tsc0) at 50 MHz; tick 12 needs 503 TSC
+        // cycles after tick 0.
+        Broken{"platform: the devices' time",
+               [](hv_guest_state& s) { s.vcpu.tsc = s.platform_tsc0 + 400; }, true},
         Broken{"platform:", [](hv_guest_state& s) { s.platform.pic.master.vector_base = 0x31; }, true}));
 
 // Events a vCPU in this state could have in flight are taken.

@@ -2,6 +2,7 @@
 
 #include "include/hv/hypercall.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/format.h"
@@ -94,12 +95,14 @@ HypercallResult hc_get_state(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
     if (a.a2 < sizeof(hv_guest_state)) return err(HV_EINVAL);
-    if (!t->paused()) return err(HV_EBUSY);
-    const hv_guest_state& s = t->exported_state();
-    // A CPU whose XSAVE area is larger than the record's: refused, not truncated.
-    if (s.xsave_bytes > HV_XSAVE_AREA_MAX) return err(HV_ENOSPC);
-    if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
-    return ok(sizeof s);
+    int e = 0;
+    if (!t->with_exported_state([&](const hv_guest_state& s) {
+            // A CPU whose XSAVE area is larger than the record's: refused, not truncated.
+            if (s.xsave_bytes > HV_XSAVE_AREA_MAX) e = HV_ENOSPC;
+            else if (!vm.write_guest(a.a1, &s, sizeof s)) e = HV_EFAULT;
+        }))
+        return err(HV_EBUSY);
+    return e ? err(e) : ok(sizeof(hv_guest_state));
 }
 
 // One record per CPU: too large for the stack, and read once from the
@@ -114,11 +117,11 @@ HypercallResult hc_set_state(Vm& vm, const HypercallArgs& a) {
     if (!t->paused()) return err(HV_EBUSY);
     hv_guest_state& s = set_state_scratch[smp::current_cpu()];
     if (!vm.read_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
-    if (const char* why = state_refusal(s, StateLimits{t->controls(), t->mxcsr_mask(), t->linear_address_bits()})) {
+    if (const char* why = state_refusal(s, StateLimits{t->controls(), t->mxcsr_mask(), t->linear_address_bits(), x86::tsc::hz()})) {
         HV_LOG_WARN("guest %s: set_state of guest '%s' refused: %s\n", vm.name(), t->name(), why);
         return err(HV_EINVAL);
     }
-    t->set_pending_state(s);
+    if (!t->set_pending_state(s)) return err(HV_EBUSY);
     return ok();
 }
 

@@ -198,7 +198,7 @@ const char* extended_state(const hv_guest_state& s, const StateLimits& l) {
     return nullptr;
 }
 
-const char* platform(const hv_guest_state& s) {
+const char* platform(const hv_guest_state& s, uint64_t tsc_hz) {
     if (!(s.flags & HV_STATE_PC_PLATFORM)) {
         const uint8_t* p = reinterpret_cast<const uint8_t*>(&s.platform);
         for (size_t i = 0; i < sizeof s.platform; ++i)
@@ -210,6 +210,21 @@ const char* platform(const hv_guest_state& s) {
     if (s.platform_tsc0 > s.vcpu.tsc) return "platform_tsc0: after the vCPU's TSC";
     // What LegacyPlatform::restore() will take at the resume.
     if (!devices::LegacyPlatform::valid(s.platform)) return "platform: a device state the models refuse";
+    // The devices' clock is the platform's: no access they saw can be later
+    // than the record's own instant (a counter saved near 2^64 would make
+    // every later expiry wrap).
+    const uint64_t now = devices::tsc_to_pit_ticks(s.vcpu.tsc - s.platform_tsc0, tsc_hz);
+    const hv_cmos_state& rtc = s.platform.cmos;
+    if (s.platform.pit.last_now > now || rtc.base_tick > now || rtc.c_tick > now)
+        return "platform: the devices' time is after the record's TSC";
+    if (s.vcpu.activity == HV_ACTIVITY_HLT) {
+        // on_hlt()'s rule: an idle vCPU that nothing can wake would keep the
+        // run alive for ever.
+        devices::LegacyPlatform scratch{devices::ByteSink{}, devices::ResetLine{}};
+        scratch.restore(s.platform);
+        scratch.advance(now);
+        if (!scratch.can_wake(now)) return "vcpu.activity: HLT with no interrupt that could wake it";
+    }
     return nullptr;
 }
 
@@ -239,7 +254,7 @@ const char* state_refusal(const hv_guest_state& s, const StateLimits& l) {
     if (const char* why = interruptibility(s.vcpu, pc)) return why;
     if (const char* why = pending_event(s.vcpu)) return why;
     if (const char* why = extended_state(s, l)) return why;
-    return platform(s);
+    return platform(s, l.tsc_hz);
 }
 
 }  // namespace hv

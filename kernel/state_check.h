@@ -18,6 +18,7 @@ struct StateLimits {
     const vmx::Controls& controls;  // the fixed CR0/CR4 bits and the XSAVE features
     uint32_t mxcsr_mask;            // MXCSR bits the CPU has (FXSAVE's MXCSR_MASK)
     unsigned linear_bits;           // for the canonical checks
+    uint64_t tsc_hz;                // the platform's clock: PIT ticks from the TSC
 };
 
 // nullptr when the record is acceptable, else the rule it breaks, named

@@ -4,6 +4,7 @@
 
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
+#include "arch/x86/tsc.h"
 #include "arch/x86/vmx/controls.h"
 #include "arch/x86/vmx/instructions.h"
 #include "arch/x86/vmx/vmcs.h"
@@ -67,6 +68,7 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
         boot->magic = HV_GUEST_BOOT_MAGIC;
         boot->abi_version = HV_ABI_VERSION;
         boot->mem_bytes = mem_bytes_;
+        boot->tsc_hz = x86::tsc::hz();
         format(boot->name, sizeof boot->name, "%s", spec_.name);
         format(boot->args, sizeof boot->args, "%s", spec_.args);
     }
@@ -253,11 +255,13 @@ bool Vm::service_requests() {
     }
     bool want_pause = __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
     if (want_pause && !paused_) {
+        LockGuard g(state_lock_);
         export_state();
         // Release: the state above is complete before anyone sees paused.
         __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
     } else if (!want_pause && paused_) {
-        if (__atomic_load_n(&has_pending_, __ATOMIC_ACQUIRE)) import_state();
+        LockGuard g(state_lock_);
+        if (has_pending_) import_state();
         has_pending_ = false;
         __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
     }
@@ -265,11 +269,12 @@ bool Vm::service_requests() {
     return !paused_ && !stopped_;
 }
 
-void Vm::set_pending_state(const hv_guest_state& s) {
+bool Vm::set_pending_state(const hv_guest_state& s) {
+    LockGuard g(state_lock_);
+    if (!paused_) return false;
     pending_ = s;
-    // Release: the record is complete before the resume (on this guest's
-    // CPU) can see has_pending_.
-    __atomic_store_n(&has_pending_, true, __ATOMIC_RELEASE);
+    has_pending_ = true;
+    return true;
 }
 
 void Vm::abandon() { stop(Outcome::Abandoned, "left paused with no running guest to resume it"); }

@@ -94,9 +94,19 @@ public:
         return !__atomic_load_n(&stopped_, __ATOMIC_ACQUIRE) &&
                (!paused() || !__atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE));
     }
-    const hv_guest_state& exported_state() const { return exported_; }
-    // Taken while paused (accepted by state_refusal()); applied at the resume.
-    void set_pending_state(const hv_guest_state& s);
+    // The record taken when it parked, given to f while it stays parked
+    // (the lock its CPU takes to unpark); false if it is not paused.
+    template <class F>
+    bool with_exported_state(F f) {
+        LockGuard g(state_lock_);
+        if (!paused_) return false;
+        f(static_cast<const hv_guest_state&>(exported_));
+        return true;
+    }
+    // A record accepted by state_refusal(), applied at the resume; false if
+    // the guest is not paused (it may have just unparked: a record kept for
+    // its next resume would roll it back then).
+    bool set_pending_state(const hv_guest_state& s);
     // What the record of this guest's vCPU may hold on its CPU (state_check.h).
     uint32_t mxcsr_mask() const { return context_.mxcsr_mask(); }
     unsigned linear_address_bits() const { return context_.linear_address_bits(); }
@@ -231,6 +241,10 @@ private:
     bool launched_ = false;
     bool stopped_ = false;
     bool pause_requested_ = false, stop_requested_ = false, paused_ = false;
+    // The state records, and paused_'s change to false, under state_lock_:
+    // a control guest's GET or SET never meets a half-written record, and a
+    // SET never lands between the import and the unpark.
+    SpinLock state_lock_;
     hv_guest_state exported_{};
     hv_guest_state pending_{};
     bool has_pending_ = false;

@@ -153,9 +153,10 @@ Vm::Next Vm::platform_io(uint16_t port, unsigned size, bool in) {
 // tsc_at(t) is the last TSC before tick t, so arming for t + 1 is never early.
 // The platform's clock is the guest's TSC (the CPU's plus the offset), so it
 // goes on across a migration from where the source's stopped.
+// Modular: a guest TSC that wraps (a record may start it near 2^64) keeps
+// the platform's clock going.
 uint64_t Vm::platform_now(uint64_t tsc) const {
-    const uint64_t guest = tsc + tsc_offset_;
-    return devices::tsc_to_pit_ticks(guest > tsc0_ ? guest - tsc0_ : 0, x86::tsc::hz());
+    return devices::tsc_to_pit_ticks(tsc + tsc_offset_ - tsc0_, x86::tsc::hz());
 }
 
 uint64_t Vm::tsc_at(uint64_t ticks) const {
@@ -224,8 +225,7 @@ Vm::Next Vm::on_hlt() {
     // is a halt for good, not an idle that would keep the run alive forever.
     const uint64_t now = platform_now(x86::rdtsc());
     legacy_.advance(now);
-    const bool timer = legacy_.next_event(now) != devices::i8254::kNever && !(legacy_.pic.master().imr() & 1);
-    if (!timer && !legacy_.interrupt_pending())
+    if (!legacy_.can_wake(now))
         return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt that could wake it (%s)", rip,
                     legacy_.next_event(now) == devices::i8254::kNever ? "the PIT is not running" : "IRQ0 is masked");
     skip_instruction();

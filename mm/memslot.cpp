@@ -21,7 +21,21 @@ void Mmu::free_deferred(uint64_t pa, size_t pages) {
   m->owner = this;
   m->pa = pa;
   m->aux2 = pages;
+  deferred_ = true;
   if (!epoch_->call(&m->rcu, &free_pages_cb)) need_barrier_ = true;
+}
+
+// A memslot update returns once what it freed is free. The epoch's
+// callbacks otherwise run only where some CPU idles (the kernel's scheduler
+// polls there) or past the callback bound: a control guest that kept every
+// CPU busy while it mapped and unmapped windows held the freed rmaps,
+// bitmaps and slot arrays until the host ran out of memory (the review's
+// finding). KVM waits for SRCU's grace period at every memslot update
+// (kvm_swap_active_memslots) for the same reason.
+void Mmu::settle_frees() {
+  if (!need_barrier_ && !deferred_) return;
+  need_barrier_ = deferred_ = false;
+  epoch_->barrier();
 }
 
 bool Mmu::alloc_slot_storage(Memslot& s, bool bitmap) {
@@ -177,7 +191,7 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
     free_slot_storage_deferred(gone, true, true);
     unreserve_tables(tables_for(gone.base_gfn, gone.npages));
     if (npages == 0) {
-      if (need_barrier_) { need_barrier_ = false; epoch_->barrier(); }
+      settle_frees();
       return 0;
     }
     cur = slots();
@@ -245,10 +259,7 @@ int Mmu::set_memory_region(uint32_t id, uint64_t base_gfn, uint64_t npages, uint
     if (sw_.eager_split) split_range(id, now->base_gfn, now->npages, true);
     if (write_protect_slot(*now)) flush_tlb();
   }
-  if (need_barrier_) {
-    need_barrier_ = false;
-    epoch_->barrier();
-  }
+  settle_frees();
   return 0;
 }
 

@@ -231,6 +231,7 @@ class Mmu {
   bool wp_slot_walk(const Memslot& s, bool lockless);
   Fault install_mmio_locked(uint64_t gfn, uint64_t gen);
   bool need_barrier_ = false;
+  bool deferred_ = false;  // free_deferred() since the last settle_frees() (memslot updates serialise)
   Spte* walk_lockless(uint64_t gfn, int* level, uint64_t* value);
   void zap_table_locked(uint64_t table_pa, int level, uint64_t gfn_base, uint64_t lo, uint64_t hi,
                         const MemslotArray* a, bool* flush);
@@ -250,6 +251,7 @@ class Mmu {
   bool alloc_slot_storage(Memslot& s, bool bitmap);
   void free_slot_storage_deferred(const Memslot& s, bool rmaps, bool bitmap);
   void free_deferred(uint64_t pa, size_t pages);
+  void settle_frees();  // end of a memslot update: wait until what it freed is free
   static void free_pages_cb(EpochCallback* cb);
   void publish(MemslotArray* next);
   // mmio

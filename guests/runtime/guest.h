@@ -15,6 +15,8 @@ struct Args {
     // The value of key in boot->args ("k=v,k=v"), or def when absent or not a
     // decimal or 0x-prefixed hexadecimal number.
     uint64_t u64(const char* key, uint64_t def) const;
+    // True when key is present (with any value).
+    bool has(const char* key) const;
     // True when key is present with exactly this value.
     bool is(const char* key, const char* value) const;
     // The value of key, NUL-terminated, into out[size]; false (out

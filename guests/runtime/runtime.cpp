@@ -68,6 +68,11 @@ bool Args::is(const char* key, const char* value) const {
     return i == n && !value[i];
 }
 
+bool Args::has(const char* key) const {
+    size_t n;
+    return find(boot->args, key, n) != nullptr;
+}
+
 bool Args::str(const char* key, char* out, size_t size) const {
     size_t n;
     const char* v = find(boot->args, key, n);

@@ -617,26 +617,29 @@ TEST_F(MmuTest, RetiredTablesOutliveAParkedReader) {
   ASSERT_EQ(mmu_.populate(0), 0);
   Spte* seen = MmuTestAccess::leaf(mmu_, 0x40005);  // in a level-1 table
   e_.barrier();  // what was retired before the reader came may go
-  host::set_cpu(1);
-  ASSERT_TRUE(e_.cpu_online());
-  e_.read_lock();  // CPU 1 parks inside its read section, holding `seen`
-  host::set_cpu(0);
-  ASSERT_EQ(mmu_.set_memory_region(0, 0, 0, 0, 0), 0);
-  ASSERT_GT(mmu_.stats().tables_freed.load(), 0u) << "the slot's tables are retired";
-  const size_t pages = arena_.allocated_pages();
-  for (int i = 0; i < 100; ++i) {
+  const size_t before = arena_.allocated_pages();
+  std::atomic<bool> parked{false};
+  bool poisoned_while_parked = true;
+  // CPU 1 parks inside its read section, holding `seen`, until the delete
+  // has retired the slot's tables; the delete (which waits for what it
+  // frees to be free) cannot return before it leaves.
+  std::thread reader([&] {
+    host::set_cpu(1);
+    ASSERT_TRUE(e_.cpu_online());
+    e_.read_lock();
+    parked.store(true);
+    while (mmu_.stats().tables_freed.load() == 0) std::this_thread::yield();
+    for (int i = 0; i < 100; ++i) std::this_thread::yield();  // the deleter is in its grace period now
+    poisoned_while_parked = seen->load() == host::kPoisonWord;
+    e_.read_unlock();
     e_.quiescent_state();
-    e_.poll();
-  }
-  EXPECT_EQ(arena_.allocated_pages(), pages) << "freed under a live reader";
-  EXPECT_NE(seen->load(), host::kPoisonWord) << "the reader's table was poisoned";
-  host::set_cpu(1);
-  e_.read_unlock();
-  e_.quiescent_state();
-  ASSERT_TRUE(e_.cpu_offline());
-  host::set_cpu(0);
-  e_.barrier();
-  EXPECT_LT(arena_.allocated_pages(), pages) << "freed after the grace period";
+    ASSERT_TRUE(e_.cpu_offline());
+  });
+  while (!parked.load()) std::this_thread::yield();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 0, 0, 0), 0);
+  reader.join();
+  EXPECT_FALSE(poisoned_while_parked) << "the reader's table was freed under it";
+  EXPECT_LT(arena_.allocated_pages(), before) << "freed after the grace period, before the delete returned";
 }
 
 // As KVM: clear-time splitting (initially-set) covers the span of the set
@@ -709,6 +712,24 @@ TEST_F(MmuTest, WithMemoryExhaustedTeardownWorksAndReservedTablesMap) {
   EXPECT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, 0), 0) << "memory back: creation works";
   EXPECT_EQ(mmu_.set_memory_region(1, 0, 0, 0, 0), 0);
   EXPECT_EQ(mmu_.set_memory_region(2, 0x20000, 1024, 0x20000, 0), 0);
+}
+
+// A memslot update returns only once what it freed is free (KVM waits for
+// SRCU's grace period at every memslot update): the review found that
+// window map/unmap cycles from a control guest, with every CPU busy so that
+// no idle loop ran the epoch's callbacks, held the freed rmaps, bitmaps and
+// slot arrays until the host ran out of memory.
+TEST_F(MmuTest, MemslotUpdatesGiveWhatTheyFreeBackBeforeReturning) {
+  Make();
+  ASSERT_EQ(mmu_.set_memory_region(0, 0, 2048, 0, 0), 0);
+  const uint64_t baseline = arena_.allocated_pages();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, 0), 0) << "create, cycle " << i;
+    ASSERT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, kLogDirtyPages), 0) << "logging on, cycle " << i;
+    ASSERT_EQ(mmu_.set_memory_region(1, 0x10000, 1024, 0x10000, 0), 0) << "logging off, cycle " << i;
+    ASSERT_EQ(mmu_.set_memory_region(1, 0, 0, 0, 0), 0) << "delete, cycle " << i;
+    ASSERT_EQ(arena_.allocated_pages(), baseline) << "after cycle " << i;
+  }
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ struct hv_guest_boot {
     uint64_t mem_bytes;             /* guest-physical memory: [0, mem_bytes) */
     char name[HV_GUEST_NAME_MAX];   /* NUL-terminated */
     char args[HV_GUEST_ARGS_MAX];   /* "key=value,key=value", NUL-terminated */
+    uint64_t tsc_hz;                /* the TSC's frequency, as the hypervisor measured it */
 };
 
 /* Call numbers. */

@@ -46,6 +46,12 @@ public:
     void advance(uint64_t now) { pit.advance(now); }
     uint64_t next_event(uint64_t now) const { return pit.next_event(now); }
     bool interrupt_pending() const { return pic.pending(); }
+    // Whether an interrupt could wake a vCPU idling in HLT: one is pending,
+    // or the 8254's counter 0 will expire with IRQ0 open at the master 8259
+    // (no device here receives input from outside). After advance(now).
+    bool can_wake(uint64_t now) const {
+        return interrupt_pending() || (next_event(now) != i8254::kNever && !(pic.master().imr() & 1));
+    }
     uint8_t acknowledge_interrupt() { return pic.acknowledge(); }
     // Accesses the devices did not understand, and accesses no device claimed.
     uint64_t unhandled_count() const;
