@@ -380,6 +380,33 @@ int main_mapcycle(const Args& args) {
     return failed || r ? 1 : 0;
 }
 
+// t=mmioslot: once guest `target` (the mmio guest) uses its MMIO region at
+// `base`, the control guest asks for a memory slot of the target over it.
+// Refused (-EEXIST): memory there would hide the device, whose accesses
+// would go to RAM (the target's checks fail) - an outside review's finding.
+namespace mmioslot_ns {
+hv_memory_region region;
+hv_guest_stats gst;
+}
+
+int main_mmioslot(const Args& args) {
+    using namespace mmioslot_ns;
+    const uint64_t target = args.u64("target", 0), base = args.u64("base", 3ull << 30);
+    for (uint64_t t0 = rdtsc();;) {
+        if (hypercall(HV_HC_GUEST_STATS, target, reinterpret_cast<uint64_t>(&gst), sizeof gst) < 0) {
+            print("mmioslot: the target ended before it used its MMIO region\n");
+            return 1;
+        }
+        if (gst.mmio_emulated) break;
+        if (rdtsc() - t0 > (1ull << 34)) return 1;
+        asm volatile("pause");
+    }
+    region = hv_memory_region{1, 0, base, 2ull << 20};
+    int64_t r = hypercall(HV_HC_SET_MEMORY_REGION, target, reinterpret_cast<uint64_t>(&region));
+    print("mmioslot: a slot over the target's MMIO region -> %ld\n", r);
+    return r == -HV_EEXIST ? 0 : 1;
+}
+
 namespace cr0compat_ns {
 uint64_t cgdt[4] = {0, 0x00af9a000000ffffull, 0x00cf92000000ffffull, 0x00cf9a000000ffffull};
 struct __attribute__((packed)) {
@@ -434,6 +461,7 @@ int guest_main(const Args& args) {
         return 0;
     }
     if (args.is("t", "mapcycle")) return main_mapcycle(args);
+    if (args.is("t", "mmioslot")) return main_mmioslot(args);
     if (args.is("t", "create_race")) return main_create_race(args);
     if (args.is("t", "gp_stall")) return main_gp_stall(args);
     if (args.is("t", "sleep")) return main_sleep(args);

@@ -305,6 +305,7 @@ int Vm::add_window(const Window& w) {
                 e = -HV_EEXIST;
             }
         }
+        if (!e && overlaps_mmio(w.gpa, size)) e = -HV_EEXIST;
         if (!e && free == HV_MAP_MAX) e = -HV_ENOSPC;
         // A window is a memslot of this guest backed by the target's frames.
         if (!e)
@@ -363,6 +364,10 @@ int Vm::set_memory_region(const hv_memory_region& r) {
         r.guest_phys_addr >= kMaxWindowEnd || r.memory_size > kMaxWindowEnd - r.guest_phys_addr)
         return -HV_EINVAL;
     ServingGuard g(slots_lock_);
+    // Memory over one of the guest's MMIO regions would hide its device: its
+    // accesses would go to RAM and never trap (register_mmio() refuses the
+    // other order).
+    if (r.memory_size && overlaps_mmio(r.guest_phys_addr, r.memory_size)) return -HV_EEXIST;
     // Logging slot 0 while another guest can write it through a window
     // would miss those writes (add_window()).
     if (r.slot == 0 && (r.flags & HV_MEM_LOG_DIRTY_PAGES) && writable_windows_onto_) return -HV_EBUSY;
@@ -420,13 +425,21 @@ int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
     return mmu_.clear_dirty_log(c.slot, c.first_page, c.num_pages, bitmap);
 }
 
+bool Vm::overlaps_mmio(uint64_t gpa, uint64_t size) const {
+    for (size_t i = 0; i < mmio_count_; ++i)
+        if (mmio_[i].gpa < gpa + size && gpa < mmio_[i].gpa + HV_MMIO_SIZE) return true;
+    return false;
+}
+
 int Vm::register_mmio(uint64_t gpa, uint64_t size) {
     uint64_t hpa;
     // As for a slot: the region may end exactly at kMaxWindowEnd.
     if (gpa % 4096 || size != HV_MMIO_SIZE || gpa > kMaxWindowEnd - size) return -HV_EINVAL;
+    // The slots may be changing: a control guest's SET_MEMORY_REGION on
+    // this guest, from another CPU.
+    ServingGuard g(slots_lock_);
     if (expected_backing(gpa, hpa) || expected_backing(gpa + size - 1, hpa)) return -HV_EEXIST;
-    for (size_t i = 0; i < mmio_count_; ++i)
-        if (mmio_[i].gpa == gpa) return -HV_EEXIST;
+    if (overlaps_mmio(gpa, size)) return -HV_EEXIST;
     if (mmio_count_ == HV_MMIO_MAX) return -HV_ENOSPC;
     mmio_[mmio_count_++] = MmioRegion{gpa, {}, 0};
     return 0;

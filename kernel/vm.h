@@ -132,6 +132,7 @@ public:
     int clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap);
     int set_dirty_log_mode(bool manual_protect, bool initially_set);
     int register_mmio(uint64_t gpa, uint64_t size);  // 0 or a negative errno
+    bool overlaps_mmio(uint64_t gpa, uint64_t size) const;  // one of its MMIO regions (slots_lock_)
     uint64_t mmio_emulated() const { return mmio_emulated_; }
     // Guest-linear to guest-physical through the guest's own page tables
     // (4-level, 4K/2M/1G pages, or no paging); false if not mapped.
