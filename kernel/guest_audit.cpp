@@ -10,7 +10,7 @@ namespace {
 void print_exit_counts(const Vm& vm) {
     char line[400];
     size_t n = format(line, sizeof line, "guest %s: VM exits:", vm.name());
-    const VmStats& s = vm.stats();
+    const VcpuStats s = vm.stats();
     uint64_t total = 0;
     for (unsigned r = 0; r <= vmx::kExitReasonCount; ++r) {
         if (!s.exits[r]) continue;

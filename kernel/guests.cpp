@@ -89,8 +89,11 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, vm->spec().mem_mib,
           spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
           spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(vm->spec().expect));
-    if (!schedulers[spec.cpu].add(vm)) {
-        format(why, n, "CPU %u runs kMaxGuests guests already", spec.cpu);
+    // Its one vCPU goes to the spec's CPU (several will need a way to take
+    // back those placed when a later one does not fit).
+    static_assert(Vm::kMaxVcpus == 1, "launch places exactly one vCPU");
+    if (!schedulers[spec.cpu].add(&vm->vcpu(0))) {
+        format(why, n, "CPU %u runs kMaxGuests vCPUs already", spec.cpu);
         print("guest %u %s: not started: %s\n", id, spec.name, why);
         ServingGuard g(launch_lock);
         vm_table::destroy(vm);

@@ -49,8 +49,8 @@ HypercallResult hc_stats(Vm& vm, const HypercallArgs& a) {
     uint64_t gpa = a.a0, size = a.a1;
     if (size < sizeof(hv_stats)) return err(HV_EINVAL);
     hv_stats s{};
-    const VmStats& v = vm.stats();
-    static_assert(HV_STATS_EXIT_REASONS == vmx::kExitReasonCount + 1, "hv_stats.exits mirrors VmStats.exits");
+    const VcpuStats v = vm.stats();
+    static_assert(HV_STATS_EXIT_REASONS == vmx::kExitReasonCount + 1, "hv_stats.exits mirrors VcpuStats.exits");
     for (unsigned r = 0; r < HV_STATS_EXIT_REASONS; ++r) s.exits[r] = v.exits[r];
     s.ept_violations = v.ept_violations;
     s.hypercalls = v.hypercalls;
@@ -70,16 +70,18 @@ HypercallResult hc_pause(Vm& vm, const HypercallArgs& a) {
     if (!t) return err(HV_ENOENT);
     t->request_pause();
     if (t->paused()) return ok();
-    // Its own CPU parks it between two slices. On another CPU, which the
-    // request kicked, a flush round trip bounds the wait for that CPU to come
-    // round: a CPU that never does is reported by name and ends the run,
-    // instead of a control guest that retries forever.
-    if (unsigned cpu = t->spec().cpu; cpu != smp::current_cpu()) {
+    // Each vCPU's own CPU parks it between two slices. On another CPU, which
+    // the request kicked, a flush round trip bounds the wait for that CPU to
+    // come round: a CPU that never does is reported by name and ends the
+    // run, instead of a control guest that retries forever.
+    for (unsigned i = 0; i < t->vcpu_count(); ++i) {
+        unsigned cpu = t->vcpu(i).cpu();
+        if (cpu == smp::current_cpu() || t->vcpu(i).paused()) continue;
         char for_whom[64];
         format(for_whom, sizeof for_whom, "a pause of guest '%s'", t->name());
         tlb::flush_cpu(cpu, for_whom);
-        if (t->paused()) return ok();
     }
+    if (t->paused()) return ok();
     // Let it have the CPU (when it shares ours) and be asked again.
     return {-int64_t(HV_EAGAIN), false, true};
 }
@@ -96,7 +98,8 @@ HypercallResult hc_get_state(Vm& vm, const HypercallArgs& a) {
     if (!t) return err(HV_ENOENT);
     if (a.a2 < sizeof(hv_guest_state)) return err(HV_EINVAL);
     int e = 0;
-    if (!t->with_exported_state([&](const hv_guest_state& s) {
+    // A record is one vCPU's (the ABI's): the guest's only one, vCPU 0.
+    if (!t->vcpu(0).with_exported_state([&](const hv_guest_state& s) {
             // A CPU whose XSAVE area is larger than the record's: refused, not truncated.
             if (s.xsave_bytes > HV_XSAVE_AREA_MAX) e = HV_ENOSPC;
             else if (!vm.write_guest(a.a1, &s, sizeof s)) e = HV_EFAULT;
@@ -117,11 +120,12 @@ HypercallResult hc_set_state(Vm& vm, const HypercallArgs& a) {
     if (!t->paused()) return err(HV_EBUSY);
     hv_guest_state& s = set_state_scratch[smp::current_cpu()];
     if (!vm.read_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
-    if (const char* why = state_refusal(s, StateLimits{t->controls(), t->mxcsr_mask(), t->linear_address_bits(), x86::tsc::hz()})) {
+    Vcpu& target = t->vcpu(0);  // the ABI's record is one vCPU's, as for GET_STATE
+    if (const char* why = state_refusal(s, StateLimits{t->controls(), target.mxcsr_mask(), target.linear_address_bits(), x86::tsc::hz()})) {
         HV_LOG_WARN("guest %s: set_state of guest '%s' refused: %s\n", vm.name(), t->name(), why);
         return err(HV_EINVAL);
     }
-    if (!t->set_pending_state(s)) return err(HV_EBUSY);
+    if (!target.set_pending_state(s)) return err(HV_EBUSY);
     return ok();
 }
 
@@ -190,7 +194,7 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     if (!t) return err(HV_ENOENT);
     if (a.a2 < sizeof(hv_guest_stats)) return err(HV_EINVAL);
     const mm::MmuStats& m = t->mmu().stats();
-    const VmStats& v = t->stats();
+    const VcpuStats v = t->stats();
     auto ld = [](const std::atomic<uint64_t>& x) { return x.load(std::memory_order_relaxed); };
     hv_guest_stats s{};
     s.faults_slow = ld(m.faults_slow), s.faults_fast = ld(m.faults_fast), s.fast_retries = ld(m.fast_retries);

@@ -13,11 +13,11 @@
 
 namespace hv {
 
-bool Scheduler::add(Vm* vm) {
+bool Scheduler::add(Vcpu* vcpu) {
     LockGuard g(add_lock_);
     size_t n = __atomic_load_n(&count_, __ATOMIC_RELAXED);
     if (n == kMaxGuests) return false;
-    vms_[n] = vm;
+    vcpus_[n] = vcpu;
     __atomic_store_n(&count_, n + 1, __ATOMIC_RELEASE);
     return true;
 }
@@ -44,10 +44,12 @@ static void probe_busy_cpus() {
     for (unsigned id = 0; id < kMaxGuests; ++id) {
         Vm* vm = vm_table::get(id);
         if (!vm || !vm->can_run()) continue;
-        unsigned cpu = vm->spec().cpu;
-        if (cpu == self || cpu >= kMaxCpus || probed[cpu]) continue;
-        probed[cpu] = true;
-        tlb::flush_cpu(cpu, for_whom);
+        for (unsigned i = 0; i < vm->vcpu_count(); ++i) {
+            unsigned cpu = vm->vcpu(i).cpu();
+            if (cpu == self || cpu >= kMaxCpus || probed[cpu]) continue;
+            probed[cpu] = true;
+            tlb::flush_cpu(cpu, for_whom);
+        }
     }
 }
 
@@ -57,28 +59,28 @@ void Scheduler::run() {
     mm::Epoch& epoch = mmu_platform::epoch();
     epoch.cpu_online();
     tlb::cpu_online();
-    Vm* current = nullptr;
+    Vcpu* current = nullptr;
     size_t prepared = 0;
     uint64_t next_probe = 0;
     for (;;) {
-        // Acquire: a VM added from another CPU is complete when counted.
+        // Acquire: a vCPU added from another CPU is complete when counted.
         size_t count = __atomic_load_n(&count_, __ATOMIC_ACQUIRE);
-        for (; prepared < count; ++prepared) vms_[prepared]->prepare(), current = vms_[prepared];
+        for (; prepared < count; ++prepared) vcpus_[prepared]->prepare(), current = vcpus_[prepared];
         size_t ran = 0, paused = 0;
         for (size_t i = 0; i < count; ++i) {
-            Vm* vm = vms_[i];
-            if (vm->stopped()) continue;
+            Vcpu* vcpu = vcpus_[i];
+            if (vcpu->stopped()) continue;
             // Several VMCSs may be active on a CPU; only the current one is
-            // entered or read, so switch only when another VM's turn comes.
-            if (vm != current) vm->make_current(), current = vm;
-            if (!vm->service_requests()) {
-                paused += !vm->stopped();
+            // entered or read, so switch only when another vCPU's turn comes.
+            if (vcpu != current) vcpu->make_current(), current = vcpu;
+            if (!vcpu->service_requests()) {
+                paused += !vcpu->stopped();
                 continue;
             }
             if (!__atomic_exchange_n(&first_entry_reported, true, __ATOMIC_RELAXED))
                 print("hv: first VM entry at TSC %lu\n", x86::rdtsc());
-            set_running(vm->name());
-            vm->run_slice(kSliceTsc);
+            set_running(vcpu->vm().name());
+            vcpu->run_slice(kSliceTsc);
             ++ran;
         }
         if (ran) continue;
@@ -100,9 +102,9 @@ void Scheduler::run() {
         if (!paused) break;
         // Every guest everywhere is stopped or paused: no one can resume ours.
         for (size_t i = 0; i < count; ++i)
-            if (!vms_[i]->stopped()) vms_[i]->make_current(), current = vms_[i], vms_[i]->abandon();
+            if (!vcpus_[i]->stopped()) vcpus_[i]->make_current(), current = vcpus_[i], vcpus_[i]->abandon();
     }
-    for (size_t i = 0; i < prepared; ++i) vms_[i]->retire();
+    for (size_t i = 0; i < prepared; ++i) vcpus_[i]->retire();
     set_running(nullptr);
     tlb::cpu_offline();
     epoch.cpu_offline();

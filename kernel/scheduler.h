@@ -1,6 +1,6 @@
-// The guests placed on one CPU, run round-robin, each for a slice of the
-// VMX-preemption timer, until every one of them has stopped. Without the
-// timer a guest keeps the CPU until it stops.
+// The vCPUs placed on one CPU, run round-robin, each for a slice of the
+// VMX-preemption timer, until every one of their guests has stopped. Without
+// the timer a vCPU keeps the CPU until its guest stops.
 #pragma once
 
 #include <stddef.h>
@@ -11,7 +11,7 @@
 
 namespace hv {
 
-class Vm;
+class Vcpu;
 
 class Scheduler {
 public:
@@ -19,14 +19,15 @@ public:
     // noise, short enough that a console line of each guest interleaves.
     static constexpr uint64_t kSliceTsc = 1ull << 22;
 
-    // Places vm here, from any CPU, also while run() runs (it picks the VM up
-    // at its next round). False when kMaxGuests VMs are already placed here.
-    bool add(Vm* vm);
+    // Places vcpu here, from any CPU, also while run() runs (it picks the
+    // vCPU up at its next round). False when kMaxGuests vCPUs are already
+    // placed here.
+    bool add(Vcpu* vcpu);
     void run();
 
 private:
-    Vm* vms_[kMaxGuests] = {};
-    size_t count_ = 0;     // atomic: published with release after vms_[count_] is set
+    Vcpu* vcpus_[kMaxGuests] = {};
+    size_t count_ = 0;     // atomic: published with release after vcpus_[count_] is set
     SpinLock add_lock_;
 };
 

@@ -63,11 +63,11 @@ bool software_event(uint32_t info) {
 
 // On the guest's CPU, its VMCS current, between two slices: the registers
 // VM exit saved, the context run_slice() saved, the devices as they are.
-void Vm::export_state() {
+void Vcpu::export_state() {
     hv_guest_state& s = exported_;
     s = hv_guest_state{};
     s.magic = HV_STATE_MAGIC, s.version = HV_STATE_VERSION, s.size = sizeof s;
-    s.flags = pc_ ? HV_STATE_PC_PLATFORM : 0;
+    s.flags = vm_.pc() ? HV_STATE_PC_PLATFORM : 0;
     hv_vcpu_state& v = s.vcpu;
     v.rax = regs_.rax, v.rbx = regs_.rbx, v.rcx = regs_.rcx, v.rdx = regs_.rdx;
     v.rsi = regs_.rsi, v.rdi = regs_.rdi, v.rbp = regs_.rbp;
@@ -97,15 +97,13 @@ void Vm::export_state() {
     }
     v.tsc = x86::rdtsc() + tsc_offset_;
     context_.save_to(s);
-    if (pc_) {
-        s.platform_tsc0 = tsc0_;
-        legacy_.save(s.platform);
-    }
+    // The platform is the VM's: with one vCPU its record carries it.
+    if (vm_.pc()) vm_.save_platform(s);
 }
 
 // At the resume, on the guest's CPU, its VMCS current. pending_ was accepted
 // by state_refusal() when it was set: nothing below can fail.
-void Vm::import_state() {
+void Vcpu::import_state() {
     const hv_guest_state& s = pending_;
     const hv_vcpu_state& v = s.vcpu;
     regs_ = GuestRegs{v.rax, v.rbx, v.rcx, v.rdx, v.rsi, v.rdi, v.rbp, v.r8,
@@ -136,11 +134,7 @@ void Vm::import_state() {
     // the downtime does not show, and it never runs backwards.
     tsc_offset_ = v.tsc - x86::rdtsc();
     vmx::vmwrite(F::TSC_OFFSET, tsc_offset_);
-    pc_ = s.flags & HV_STATE_PC_PLATFORM;
-    if (pc_) {
-        tsc0_ = s.platform_tsc0;
-        legacy_.restore(s.platform);
-    }
+    vm_.restore_platform(s);
 }
 
 }  // namespace hv

@@ -5,16 +5,11 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/tsc.h"
-#include "arch/x86/vmx/controls.h"
-#include "arch/x86/vmx/instructions.h"
-#include "arch/x86/vmx/vmcs.h"
 #include "include/hv/hypercall.h"
 #include "kernel/format.h"
 #include "kernel/guests.h"
 #include "kernel/multiboot2.h"
 #include "kernel/mmu_platform.h"
-#include "kernel/smp.h"
-#include "kernel/tlb.h"
 #include "mm/frame_allocator.h"
 
 extern "C" void* memcpy(void*, const void*, size_t);
@@ -82,60 +77,20 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
     mmu_ready_ = true;
     if (int e = mmu_.set_memory_region(0, 0, mem_bytes_ >> 12, backing_ >> 12, 0); e)
         return fail(why, n, "memslot 0: error %d", e);
-    mmu_platform::place(mmu_.eptp(), cpu_, spec_.name);
+    // Flushes of this EPT go to the CPU of its (one) vCPU.
+    mmu_platform::place(mmu_.eptp(), vcpus_[0].cpu(), spec_.name);
     slots_[0] = {backing_, mem_bytes_, 0};
     // Through write_guest, so after slot 0 exists (the one path that dirty-logs).
     if (pc_ && !load_linux(layout, image, initrd, why, n)) return false;
-    vmcs_ = mmu_platform::alloc_frames(1, 1);
-    if (!vmcs_) return fail(why, n, "no frame for its VMCS");
-    if (switches_.pml && !(pml_ = mmu_platform::alloc_frames(1, 1))) return fail(why, n, "no frame for its PML");
-    if (!context_.init(controls_.xsave)) return fail(why, n, "no frames for its register state");
-    *x86::phys_to_virt<uint32_t>(vmcs_) = controls_.vmcs_revision;
-    if (!pc_) regs_.rbx = HV_GUEST_BOOT_GPA;
-    if (spec_.start_paused) pause_requested_ = true;
+    // After the boot state: a vCPU starts with the boot protocol's registers.
+    for (Vcpu& v : vcpus_)
+        if (!v.create(why, n)) return false;
     return true;
-}
-
-void Vm::prepare() {
-    // On the CPU that will run it: a VMCS is active on one CPU only, and its
-    // host state is that CPU's (TSS, GDT, GS base).
-    if (vmx::vmclear(vmcs_) != vmx::VmxResult::Ok || vmx::vmptrld(vmcs_) != vmx::VmxResult::Ok) {
-        stop(Outcome::EntryFailed, "VMCLEAR/VMPTRLD of its VMCS failed on CPU %u", cpu_);
-        return;
-    }
-    vmx::write_controls(controls_, mmu_.eptp());
-    vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
-    vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
-    if (pc_) write_linux_entry_state();
-    vmx::vmwrite(vmx::VmcsField::VIRTUAL_APIC_PAGE_ADDR, context_.virtual_apic_page());
-    if (pml_) {
-        vmx::vmwrite(vmx::VmcsField::SECONDARY_VM_EXEC_CONTROL, controls_.proc2 | vmx::proc2::ENABLE_PML);
-        vmx::vmwrite(vmx::VmcsField::PML_ADDRESS, pml_);
-        vmx::vmwrite(vmx::VmcsField::GUEST_PML_INDEX, kPmlEntries - 1);
-    }
-    if (spec_.start_paused) {
-        export_state();
-        __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
-    }
-}
-
-void Vm::retire() {
-    // VMCLEAR on the CPU where the VMCS is active: it writes back what the
-    // CPU cached of it, and it must not happen on another CPU.
-    vmx::vmclear(vmcs_);
 }
 
 void Vm::destroy() {
     console_.flush();
-    if (vmcs_) {
-        mmu_platform::free_frames(vmcs_, 1);
-        vmcs_ = 0;
-    }
-    if (pml_) {
-        mmu_platform::free_frames(pml_, 1);
-        pml_ = 0;
-    }
-    context_.destroy();
+    for (Vcpu& v : vcpus_) v.destroy();
     if (mmu_ready_) {
         // Zaps every mapping (flushing the TLBs of the CPUs that ran it) and
         // frees the tables after a grace period. No CPU runs this guest any
@@ -154,130 +109,35 @@ void Vm::destroy() {
     }
 }
 
-void Vm::make_current() {
-    if (vmx::vmptrld(vmcs_) != vmx::VmxResult::Ok) stop(Outcome::EntryFailed, "VMPTRLD of its VMCS failed");
+void Vm::request_pause() {
+    for (Vcpu& v : vcpus_) v.request_pause();
 }
 
-bool Vm::run_slice(uint64_t slice_tsc) {
-    // For the whole slice the CPU holds this vCPU's registers that VM entry
-    // and exit leave alone; no other guest runs here meanwhile.
-    context_.load();
-    bool stopped = run_entries(slice_tsc);
-    context_.save();
-    return stopped;
+void Vm::request_resume() {
+    for (Vcpu& v : vcpus_) v.request_resume();
 }
 
-bool Vm::run_entries(uint64_t slice_tsc) {
-    mm::Epoch& epoch = mmu_platform::epoch();
-    ++stats_.slices;
-    bool timed = controls_.preemption_timer && slice_tsc;
-    uint64_t deadline = x86::rdtsc() + slice_tsc;
-    while (!stopped_) {
-        // The timer restarts from the VMCS value at every entry, so each entry
-        // gets what is left of the slice: a guest that exits often is still
-        // preempted on time.
-        // A PC-platform guest's timer fires on time too: the preemption timer
-        // stops at its next expiry if that comes first, and what is due then
-        // is injected before the entry.
-        if (timed) {
-            uint64_t now = x86::rdtsc();
-            if (now >= deadline) return false;
-            uint64_t until = deadline;
-            if (pc_) {
-                const uint64_t event = next_platform_event(now);
-                if (event < until) until = event > now ? event : now;
-            }
-            uint64_t ticks = (until - now) >> controls_.preemption_timer_shift;
-            vmx::vmwrite(vmx::VmcsField::VMX_PREEMPTION_TIMER_VALUE, ticks > 0xffffffff ? 0xffffffff : ticks);
-        } else if (pc_) {
-            next_platform_event(x86::rdtsc());
-        }
-        if (pc_) inject_interrupt();
-        // A CPU in a guest holds no reference into the MMU: entering and
-        // leaving are quiescent states. Flushes asked of this CPU are done
-        // before the guest can use a stale translation.
-        epoch.quiescent_state();
-        tlb::serve();
-        uint64_t r = vmx_run(&regs_, launched_);
-        epoch.quiescent_state();
-        if (r != 0) {
-            const char* insn = launched_ ? "VMRESUME" : "VMLAUNCH";
-            if (r == 1) {
-                uint32_t e = uint32_t(vmx::vmread(vmx::VmcsField::VM_INSTRUCTION_ERROR));
-                stop(Outcome::EntryFailed, "%s failed: VM-instruction error %u (%s)", insn, e,
-                     vmx::instruction_error_name(e));
-            } else {
-                stop(Outcome::EntryFailed, "%s failed: VMfailInvalid (no current VMCS)", insn);
-            }
-            break;
-        }
-        launched_ = true;
-        if (pml_) drain_pml();
-        requeue_interrupted_event();
-        uint32_t reason = uint32_t(vmx::vmread(vmx::VmcsField::VM_EXIT_REASON));
-        uint32_t basic = reason & vmx::kExitReasonBasicMask;
-        ++stats_.exits[basic < vmx::kExitReasonCount ? basic : vmx::kExitReasonCount];
-        Next next = handle_exit(reason);
-        if (next == Next::Yield) return false;
-        if (next == Next::Stop) break;
-    }
+void Vm::request_stop() {
+    for (Vcpu& v : vcpus_) v.request_stop();
+}
+
+bool Vm::paused() const {
+    for (const Vcpu& v : vcpus_)
+        if (!v.paused()) return false;
     return true;
 }
 
-// At every VM exit, so that a CPU that has left the guest since a harvest
-// began has put its log in the dirty bitmap (get_dirty_log() makes sure of
-// that). The processor writes entry[index] then decrements the index; after
-// the 512th it is 0xffff and the next logged write exits (PML_FULL).
-void Vm::drain_pml() {
-    const uint64_t index = vmx::vmread(vmx::VmcsField::GUEST_PML_INDEX) & 0xffff;
-    const uint64_t first = index >= kPmlEntries ? 0 : index + 1;
-    if (first == kPmlEntries) return;
-    const uint64_t* log = x86::phys_to_virt<uint64_t>(pml_);
-    mmu_.log_pml(log + first, kPmlEntries - first);
-    vmx::vmwrite(vmx::VmcsField::GUEST_PML_INDEX, kPmlEntries - 1);
+bool Vm::can_run() const {
+    for (const Vcpu& v : vcpus_)
+        if (v.can_run()) return true;
+    return false;
 }
 
-void Vm::request(bool* flag, bool value) {
-    // Without the kick a pause waited for the end of the target's slice (the
-    // preemption timer, up to 2^22 TSC ticks): it was most of a migration's
-    // downtime. On the requester's own CPU the target is not running. Only a
-    // change kicks: a control guest polling HV_HC_RESUME on a running guest
-    // drove it out of the guest hundreds of thousands of times.
-    bool old = __atomic_exchange_n(flag, value, __ATOMIC_ACQ_REL);
-    if (old != value && cpu_ != smp::current_cpu()) smp::kick(cpu_);
+VcpuStats Vm::stats() const {
+    VcpuStats sum{};
+    for (const Vcpu& v : vcpus_) sum.add(v.stats());
+    return sum;
 }
-
-bool Vm::service_requests() {
-    if (stopped_) return false;
-    if (__atomic_load_n(&stop_requested_, __ATOMIC_ACQUIRE)) {
-        stop(Outcome::Stopped, "stopped by the control guest");
-        return false;
-    }
-    bool want_pause = __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
-    if (want_pause && !paused_) {
-        LockGuard g(state_lock_);
-        export_state();
-        // Release: the state above is complete before anyone sees paused.
-        __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
-    } else if (!want_pause && paused_) {
-        LockGuard g(state_lock_);
-        if (has_pending_) import_state();
-        has_pending_ = false;
-        __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
-    }
-    if (!paused_ && !woken()) return false;  // in HLT, and no interrupt yet
-    return !paused_ && !stopped_;
-}
-
-bool Vm::set_pending_state(const hv_guest_state& s) {
-    LockGuard g(state_lock_);
-    if (!paused_) return false;
-    pending_ = s;
-    has_pending_ = true;
-    return true;
-}
-
-void Vm::abandon() { stop(Outcome::Abandoned, "left paused with no running guest to resume it"); }
 
 int Vm::add_window(const Window& w) {
     uint64_t size = w.target->mem_bytes();
@@ -404,8 +264,9 @@ int Vm::set_memory_region(const hv_memory_region& r) {
 // PML: a write logged by a CPU still in the guest is in that CPU's log, not
 // yet in the bitmap. The flush is the sync: it returns once every CPU that
 // runs this guest has been kicked out and back in, draining at the exit.
+// (Every vCPU of a created guest has its log when the switch is on.)
 void Vm::sync_pml() {
-    if (pml_) mmu_.flush_tlb();
+    if (switches_.pml) mmu_.flush_tlb();
 }
 
 int Vm::get_dirty_log(uint32_t slot, uint64_t* out, size_t out_words) {
@@ -445,27 +306,10 @@ int Vm::register_mmio(uint64_t gpa, uint64_t size) {
     return 0;
 }
 
-bool Vm::translate(uint64_t la, uint64_t& gpa) const {
-    uint64_t cr0 = vmx::vmread(vmx::VmcsField::GUEST_CR0);
-    if (!(cr0 & x86::cr0::PG)) {
-        gpa = la & 0xffffffff;
-        return true;
-    }
-    // IA-32e paging (Intel SDM Vol. 3A, 4.5); our guests run in long mode.
-    constexpr uint64_t kP = 1, kPs = 1ull << 7, kAddr = 0x000ffffffffff000ull;
-    uint64_t table = vmx::vmread(vmx::VmcsField::GUEST_CR3) & kAddr;
-    for (int level = 4; level >= 1; --level) {
-        unsigned shift = 12 + 9 * unsigned(level - 1);
-        uint64_t e;
-        if (!read_guest(table + ((la >> shift) & 511) * 8, &e, 8) || !(e & kP)) return false;
-        if (level == 1 || ((level == 2 || level == 3) && (e & kPs))) {
-            uint64_t page = uint64_t(1) << shift;
-            gpa = (e & kAddr & ~(page - 1)) | (la & (page - 1));
-            return true;
-        }
-        table = e & kAddr;
-    }
-    return false;
+MmioRegion* Vm::mmio_region(uint64_t gpa) {
+    for (size_t i = 0; i < mmio_count_; ++i)
+        if (mmio_[i].contains(gpa)) return &mmio_[i];
+    return nullptr;
 }
 
 bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {
@@ -497,12 +341,16 @@ void Vm::guest_exit(uint64_t status) {
         stop(Outcome::ExitedFailing, "exited with status %lu", status);
 }
 
-Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
-    outcome_ = o;
+void Vm::stop(Outcome o, const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vformat(reason_, sizeof reason_, fmt, ap);
+    vstop(o, fmt, ap);
     va_end(ap);
+}
+
+void Vm::vstop(Outcome o, const char* fmt, va_list ap) {
+    outcome_ = o;
+    vformat(reason_, sizeof reason_, fmt, ap);
     console_.flush();
     // Release: the outcome and reason are complete before anyone sees it stopped.
     __atomic_store_n(&stopped_, true, __ATOMIC_RELEASE);
@@ -510,7 +358,6 @@ Vm::Next Vm::stop(Outcome o, const char* fmt, ...) {
     // others do, so they are stopped rather than left to run until a
     // watchdog (a source that only its failed migrator would stop).
     if (o != spec_.expect) guests::verdict_known(*this);
-    return Next::Stop;
 }
 
 }  // namespace hv

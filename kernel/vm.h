@@ -1,24 +1,24 @@
 // A guest: its memory (host frames backing guest-physical [0, mem), memslot
-// 0), its EPT MMU (mm/mmu.h), its VMCS and one vCPU, run on one CPU until it
-// stops. A guest that misbehaves is stopped with its reason; the hypervisor
-// goes on.
+// 0, and the slots added later), its EPT MMU (mm/mmu.h), the windows into
+// other guests, its MMIO regions, its console and PC platform, and its vCPUs
+// (kernel/vcpu.h; one for now), each run on its CPU until the guest stops. A
+// guest that misbehaves is stopped with its reason; the hypervisor goes on.
+// docs/vcpu.md says what is per VM and what is per vCPU.
 #pragma once
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch/x86/vmx/exit_reason.h"
 #include "arch/x86/vmx/vmx.h"
 #include "kernel/cmdline.h"
 #include "kernel/devices/legacy_platform.h"
 #include "kernel/guest_console.h"
 #include "kernel/guest_outcome.h"
-#include "kernel/guest_regs.h"
 #include "kernel/linux/loader.h"
 #include "kernel/mmio.h"
 #include "kernel/serving_lock.h"
-#include "kernel/spinlock.h"
-#include "kernel/vcpu_context.h"
+#include "kernel/vcpu.h"
 #include "mm/mmu.h"
 #include "include/hv/hypercall.h"
 
@@ -27,15 +27,6 @@ namespace hv {
 namespace mb2 {
 struct Module;
 }
-
-struct VmStats {
-    uint64_t exits[vmx::kExitReasonCount + 1];  // the last slot counts reasons beyond the table
-    uint64_t ept_violations;                     // that the MMU fixed (slow or fast path)
-    uint64_t hypercalls, hypercall_errors;
-    uint64_t slices;                             // times the scheduler ran it
-    uint64_t ept_fault_cycles;                   // TSC in on_ept_fault (the MMU's fault paths)
-    uint64_t interrupts_injected, halts;         // a PC-platform guest's
-};
 
 // What a memtest guest reported (HV_HC_MEMTEST_REPORT).
 struct MemtestReport {
@@ -52,67 +43,45 @@ struct Window {
 
 class Vm {
 public:
+    // Every guest has one vCPU for now (index 0, on the spec's CPU).
+    static constexpr unsigned kMaxVcpus = 1;
+
     Vm(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls, const mm::MmuSwitches& switches)
-        : id_(id), spec_(spec), controls_(controls), switches_(switches), cpu_(spec.cpu), console_(spec_.name),
+        : id_(id), spec_(spec), controls_(controls), switches_(switches), console_(spec_.name),
+          vcpus_{{*this, 0u, spec.cpu, controls}},
           legacy_(devices::ByteSink{&Vm::console_byte, this}, devices::ResetLine{&Vm::reset_line, this}) {}
     ~Vm() { destroy(); }
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
 
     // Allocates and zeroes the slot, loads the image (none: empty memory),
-    // builds the VMCS. A Linux bzImage is loaded by the boot protocol, with
+    // creates the vCPUs. A Linux bzImage is loaded by the boot protocol, with
     // initrd (nullable) as its initrd, and gets the PC platform. False with a
     // reason in why when resources run out or the image does not fit.
     bool create(const mb2::Module* image, const mb2::Module* initrd, char* why, size_t why_size);
     // A Linux bzImage (the boot protocol's magic numbers; create() checks the rest).
     static bool is_linux_image(const mb2::Module* image);
 
-    // Runs the vCPU on this CPU until the guest stops (true) or has used
-    // slice_tsc TSC ticks (false; 0 means no limit). The caller has made this
-    // VM's VMCS current (make_current()).
-    bool run_slice(uint64_t slice_tsc);
-    // Fills the VMCS, on the CPU that runs the VM, before its first slice.
-    void prepare();
-    // After its last slice, on the same CPU: the VMCS is no longer active.
-    void retire();
-    void make_current();
+    unsigned vcpu_count() const { return kMaxVcpus; }
+    Vcpu& vcpu(unsigned i) { return vcpus_[i]; }
+    const Vcpu& vcpu(unsigned i) const { return vcpus_[i]; }
+
     // Acquire: whoever sees it stopped also sees its outcome and reason.
     bool stopped() const { return __atomic_load_n(&stopped_, __ATOMIC_ACQUIRE); }
     Outcome outcome() const { return outcome_; }
+    // Ends the guest with o and the reason, once: from any of its vCPUs'
+    // exits, or a hypercall of its own (guest_exit).
+    void stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+    void vstop(Outcome o, const char* fmt, va_list ap);
 
-    // Requests from the control guest, served by this VM's own CPU between
-    // two slices (service_requests()), because only that CPU may touch its
-    // VMCS. Flags are atomics: the requester may run on another CPU, which
-    // then kicks this VM's CPU so that the slice under way ends now.
-    void request_pause() { request(&pause_requested_, true); }
-    void request_resume() { request(&pause_requested_, false); }
-    void request_stop() { request(&stop_requested_, true); }
-    // Acquire: a requester that sees paused also sees exported_state().
-    bool paused() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
-    // Runs, or will at its CPU's next round (a resume is pending).
-    bool can_run() const {
-        return !__atomic_load_n(&stopped_, __ATOMIC_ACQUIRE) &&
-               (!paused() || !__atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE));
-    }
-    // The record taken when it parked, given to f while it stays parked
-    // (the lock its CPU takes to unpark); false if it is not paused.
-    template <class F>
-    bool with_exported_state(F f) {
-        LockGuard g(state_lock_);
-        if (!paused_) return false;
-        f(static_cast<const hv_guest_state&>(exported_));
-        return true;
-    }
-    // A record accepted by state_refusal(), applied at the resume; false if
-    // the guest is not paused (it may have just unparked: a record kept for
-    // its next resume would roll it back then).
-    bool set_pending_state(const hv_guest_state& s);
-    // What the record of this guest's vCPU may hold on its CPU (state_check.h).
-    uint32_t mxcsr_mask() const { return context_.mxcsr_mask(); }
-    unsigned linear_address_bits() const { return context_.linear_address_bits(); }
-    // Returns true when the VM may run now (VMCS current on this CPU).
-    bool service_requests();
-    void abandon();
+    // The control guest's requests, to every vCPU (each served by its own CPU).
+    void request_pause();
+    void request_resume();
+    void request_stop();
+    // Every vCPU is parked.
+    bool paused() const;
+    // Some vCPU runs, or will at its CPU's next round.
+    bool can_run() const;
 
     unsigned id() const { return id_; }
     bool control() const { return spec_.control; }
@@ -133,21 +102,22 @@ public:
     int set_dirty_log_mode(bool manual_protect, bool initially_set);
     int register_mmio(uint64_t gpa, uint64_t size);  // 0 or a negative errno
     bool overlaps_mmio(uint64_t gpa, uint64_t size) const;  // one of its MMIO regions (slots_lock_)
-    uint64_t mmio_emulated() const { return mmio_emulated_; }
-    // Guest-linear to guest-physical through the guest's own page tables
-    // (4-level, 4K/2M/1G pages, or no paging); false if not mapped.
-    bool translate(uint64_t linear, uint64_t& gpa) const;
+    // The registered region that holds gpa, or nullptr.
+    MmioRegion* mmio_region(uint64_t gpa);
+    uint64_t mmio_emulated() const { return stats().mmio_emulated; }
     // Window i of HV_MAP_MAX; a free one has no target.
     const Window& window(size_t i) const { return windows_[i]; }
     const char* name() const { return spec_.name; }
     const cmdline::GuestSpec& spec() const { return spec_; }
     const char* stop_reason() const { return reason_; }
-    const VmStats& stats() const { return stats_; }
+    // The sum over its vCPUs.
+    VcpuStats stats() const;
     const MemtestReport& memtest() const { return memtest_; }
     uint64_t mem_bytes() const { return mem_bytes_; }
     uint64_t backing() const { return backing_; }
     mm::Mmu& mmu() { return mmu_; }
     const mm::Mmu& mmu() const { return mmu_; }
+    const mm::MmuSwitches& switches() const { return switches_; }
 
     // For hypercall handlers. [gpa, gpa + n) must lie in the slot (checked,
     // overflow-safe); false and nothing copied otherwise.
@@ -174,54 +144,32 @@ public:
     void record_memtest(const MemtestReport& r) { memtest_ = r; }
     void guest_exit(uint64_t status);
 
-private:
-    enum class Next : uint8_t { Resume, Yield, Stop };
+    // The PC platform of a Linux guest, for its vCPUs (vm_platform.cpp).
+    // Its clock counts PIT ticks of the guest's TSC from tsc0_ (modular).
+    bool pc() const { return pc_; }
+    devices::LegacyPlatform& legacy() { return legacy_; }
+    // The boot vCPU's state at the kernel's entry (the boot protocol's).
+    const linuxboot::EntryState& linux_entry() const { return linux_entry_; }
+    uint64_t platform_now(uint64_t guest_tsc) const;   // PIT ticks at that guest TSC
+    uint64_t guest_tsc_at(uint64_t ticks) const;       // the last guest TSC before tick `ticks`
+    // Advances the devices to guest_tsc; the tick of the next timer event,
+    // or devices::i8254::kNever.
+    uint64_t next_platform_tick(uint64_t guest_tsc);
+    // The guest pulled the reset line (which way), or nullptr.
+    const char* reset_by() const { return reset_by_; }
+    bool panicked() const { return panicked_; }
+    // The platform's part of a state record: its clock and devices.
+    void save_platform(hv_guest_state& s);
+    void restore_platform(const hv_guest_state& s);
 
+private:
     void* guest_bytes(uint64_t gpa) const;
     void mark_dirty(uint64_t gpa, uint64_t n);
-    void export_state();
-    void import_state();
-    // CR0 and CR4 as the guest sees them, and both set from that view (the
-    // registers get the bits VMX fixes; vm_cr.cpp). The VMCS is current.
-    static uint64_t cr0_view();
-    static uint64_t cr4_view();
-    void set_cr0_cr4(uint64_t cr0, uint64_t cr4);
-
     void destroy();
-    bool run_entries(uint64_t slice_tsc);  // run_slice's loop, with context_ loaded
-    Next handle_exit(uint32_t reason);
-    Next stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-    void skip_instruction();
-    void inject_gp();
-    void inject_exception(uint32_t vector, bool error_code);  // a fault: the instruction is not skipped
-
-    Next on_cpuid();
-    void request(bool* flag, bool value);
-    void drain_pml();
     void sync_pml();
-    static constexpr uint64_t kPmlEntries = 512;
-    Next on_io();
-    Next on_msr(bool write);
-    Next on_cr_access();
-    Next on_xsetbv();
-    Next on_ept_fault(bool misconfig);
-    Next emulate_mmio(uint64_t gpa, MmioRegion& r);
-    Next on_vmcall();
 
-    // The PC platform of a Linux guest (vm_platform.cpp): port I/O, time,
-    // interrupts into the guest, HLT as "idle until the next interrupt".
     bool load_linux(const linuxboot::LinuxLayout& l, const mb2::Module* image, const mb2::Module* initrd,
                     char* why, size_t n);
-    void write_linux_entry_state();
-    Next platform_io(uint16_t port, unsigned size, bool in);
-    Next on_hlt();
-    uint64_t platform_now(uint64_t tsc) const;       // PIT ticks since the guest was created
-    uint64_t tsc_at(uint64_t ticks) const;            // the TSC when the platform reaches ticks
-    uint64_t next_platform_event(uint64_t tsc);        // TSC of the next timer event, or ~0
-    void inject_interrupt();
-    void set_interrupt_window(bool on);
-    void requeue_interrupted_event();
-    bool woken();
     static void console_byte(void* vm, uint8_t byte);
     static void reset_line(void* vm, devices::ResetSource source);
 
@@ -229,26 +177,13 @@ private:
     cmdline::GuestSpec spec_;
     const vmx::Controls& controls_;
     mm::MmuSwitches switches_;
-    unsigned cpu_;
     mm::Mmu mmu_;
     bool mmu_ready_ = false;
     GuestConsole console_;
-    GuestRegs regs_{};
-    VcpuContext context_;  // what VM entry and exit do not switch
+    Vcpu vcpus_[kMaxVcpus];
     uint64_t backing_ = 0;   // host-physical base of the slot
     uint64_t mem_bytes_ = 0;
-    uint64_t vmcs_ = 0;
-    uint64_t pml_ = 0;  // dirty_log=pml: the page-modification log (512 GPAs)
-    bool launched_ = false;
     bool stopped_ = false;
-    bool pause_requested_ = false, stop_requested_ = false, paused_ = false;
-    // The state records, and paused_'s change to false, under state_lock_:
-    // a control guest's GET or SET never meets a half-written record, and a
-    // SET never lands between the import and the unpark.
-    SpinLock state_lock_;
-    hv_guest_state exported_{};
-    hv_guest_state pending_{};
-    bool has_pending_ = false;
     Window windows_[HV_MAP_MAX] = {};
     ServingLock slots_lock_;
     uint32_t writable_windows_onto_ = 0;  // other guests' writable windows onto slot 0 (slots_lock_)
@@ -258,21 +193,16 @@ private:
     SlotBacking slots_[HV_MAX_SLOTS] = {};
     MmioRegion mmio_[HV_MMIO_MAX] = {};
     size_t mmio_count_ = 0;
-    uint64_t mmio_emulated_ = 0;
     Outcome outcome_ = Outcome::Unexpected;
     char reason_[160] = "";
-    VmStats stats_{};
     MemtestReport memtest_{};
 
     // A Linux guest's platform and boot state.
     devices::LegacyPlatform legacy_;
     bool pc_ = false;              // the guest has the PC platform (a Linux guest)
-    bool halted_ = false;          // in HLT with interrupts on: runs at its next interrupt
-    bool window_ = false;          // interrupt-window exiting is on
     const char* reset_by_ = nullptr;  // the guest pulled the reset line: which way
     bool panicked_ = false;        // its console said it panicked
     uint64_t tsc0_ = 0;            // the guest's TSC at platform tick 0
-    uint64_t tsc_offset_ = 0;      // the guest's TSC less the CPU's (the VMCS's TSC offset)
     linuxboot::EntryState linux_entry_{};
 };
 

@@ -92,14 +92,14 @@ bool write_cr4(const vmx::Controls& c, uint64_t v) {
 
 }  // namespace
 
-uint64_t Vm::cr0_view() { return guest_cr0(); }
-uint64_t Vm::cr4_view() { return guest_cr4(); }
-void Vm::set_cr0_cr4(uint64_t cr0, uint64_t cr4) {
+uint64_t Vcpu::cr0_view() { return guest_cr0(); }
+uint64_t Vcpu::cr4_view() { return guest_cr4(); }
+void Vcpu::set_cr0_cr4(uint64_t cr0, uint64_t cr4) {
     set_cr0(controls_, cr0);
     set_cr4(controls_, cr4);
 }
 
-Vm::Next Vm::on_cr_access() {
+Vcpu::Next Vcpu::on_cr_access() {
     using namespace vmx::cr_qual;
     const uint64_t q = rd(F::EXIT_QUALIFICATION);
     const unsigned cr = unsigned(q & CR_MASK), reg = unsigned(q >> GPR_SHIFT & GPR_MASK);
@@ -122,7 +122,7 @@ Vm::Next Vm::on_cr_access() {
     return Next::Resume;
 }
 
-Vm::Next Vm::on_xsetbv() {
+Vcpu::Next Vcpu::on_xsetbv() {
     // ECX names the XCR: only XCR0 is writable. CPL > 0 and CR4.OSXSAVE = 0
     // fault before the exit.
     const uint64_t v = (regs_.rdx << 32) | uint32_t(regs_.rax);

@@ -34,7 +34,7 @@ unsigned guest_cpl() { return unsigned(rd(F::GUEST_SS_AR_BYTES) >> 5) & 3; }
 
 }  // namespace
 
-void Vm::skip_instruction() {
+void Vcpu::skip_instruction() {
     vmx::vmwrite(F::GUEST_RIP, rd(F::GUEST_RIP) + rd(F::VM_EXIT_INSTRUCTION_LEN));
     // The instruction after an STI or a MOV SS is done: its interrupt shadow
     // with it (else "sti; hlt" would leave the guest unable to take the
@@ -43,18 +43,18 @@ void Vm::skip_instruction() {
     if (intr & 3) vmx::vmwrite(F::GUEST_INTERRUPTIBILITY_INFO, intr & ~uint64_t(3));
 }
 
-void Vm::inject_exception(uint32_t vector, bool error_code) {
+void Vcpu::inject_exception(uint32_t vector, bool error_code) {
     vmx::vmwrite(F::VM_ENTRY_INTR_INFO_FIELD,
                  kIntrValid | (error_code ? kIntrDeliverErrorCode : 0) | kIntrHardwareException | vector);
     if (error_code) vmx::vmwrite(F::VM_ENTRY_EXCEPTION_ERROR_CODE, 0);
 }
 
-void Vm::inject_gp() {
+void Vcpu::inject_gp() {
     vmx::vmwrite(F::VM_ENTRY_INTR_INFO_FIELD, kIntrValid | kIntrDeliverErrorCode | kIntrHardwareException | kVectorGp);
     vmx::vmwrite(F::VM_ENTRY_EXCEPTION_ERROR_CODE, 0);
 }
 
-Vm::Next Vm::handle_exit(uint32_t reason) {
+Vcpu::Next Vcpu::handle_exit(uint32_t reason) {
     uint64_t rip = rd(F::GUEST_RIP);
     if (reason & vmx::kExitReasonEntryFailure) {
         uint32_t basic = reason & vmx::kExitReasonBasicMask;
@@ -117,7 +117,7 @@ Vm::Next Vm::handle_exit(uint32_t reason) {
     }
 }
 
-Vm::Next Vm::on_cpuid() {
+Vcpu::Next Vcpu::on_cpuid() {
     uint32_t leaf = uint32_t(regs_.rax), sub = uint32_t(regs_.rcx);
     const x86::CpuidResult h = x86::cpuid(leaf, sub);
     const cpuid_policy::Regs r = cpuid_policy::guest_view(leaf, sub, {h.eax, h.ebx, h.ecx, h.edx},
@@ -127,14 +127,14 @@ Vm::Next Vm::on_cpuid() {
     return Next::Resume;
 }
 
-Vm::Next Vm::on_io() {
+Vcpu::Next Vcpu::on_io() {
     uint64_t q = rd(F::EXIT_QUALIFICATION);
     unsigned size = unsigned(q & vmx::io_qual::SIZE_MASK) + 1;
     uint16_t port = uint16_t(q >> vmx::io_qual::PORT_SHIFT);
     bool in = q & vmx::io_qual::IN;
     if (q & vmx::io_qual::STRING)
         return stop(Outcome::BadIo, "string I/O (%s port 0x%x) is not emulated", in ? "INS from" : "OUTS to", port);
-    if (pc_) return platform_io(port, size, in);
+    if (vm_.pc()) return platform_io(port, size, in);
     uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
     if (in) {
         // Nothing else is behind the guest's ports: they read as a floating
@@ -143,13 +143,13 @@ Vm::Next Vm::on_io() {
         // A 32-bit IN zero-extends into RAX; 8/16-bit ones leave the rest.
         regs_.rax = size == 4 ? (v & mask) : (regs_.rax & ~mask) | (v & mask);
     } else if (port == kUartThr) {
-        console_.put(char(regs_.rax & 0xff));
+        vm_.console().put(char(regs_.rax & 0xff));
     }
     skip_instruction();
     return Next::Resume;
 }
 
-Vm::Next Vm::on_ept_fault(bool misconfig) {
+Vcpu::Next Vcpu::on_ept_fault(bool misconfig) {
     uint64_t gpa = rd(F::GUEST_PHYSICAL_ADDRESS);
     uint64_t q = misconfig ? 0 : rd(F::EXIT_QUALIFICATION);
     bool write = q & vmx::ept_violation::WRITE;
@@ -157,7 +157,8 @@ Vm::Next Vm::on_ept_fault(bool misconfig) {
     if (gpa >= kEptReach)
         return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx beyond the EPT's reach, rip=0x%lx", access, gpa,
                     rd(F::GUEST_RIP));
-    mm::Fault f = misconfig ? mmu_.handle_ept_misconfig(gpa >> 12) : mmu_.handle_ept_violation(gpa >> 12, write);
+    mm::Mmu& mmu = vm_.mmu();
+    mm::Fault f = misconfig ? mmu.handle_ept_misconfig(gpa >> 12) : mmu.handle_ept_violation(gpa >> 12, write);
     switch (f) {
     case mm::Fault::kFixed:
     case mm::Fault::kFixedFast:
@@ -165,8 +166,7 @@ Vm::Next Vm::on_ept_fault(bool misconfig) {
         ++stats_.ept_violations;
         return Next::Resume;
     case mm::Fault::kMmio:
-        for (size_t i = 0; i < mmio_count_; ++i)
-            if (mmio_[i].contains(gpa)) return emulate_mmio(gpa, mmio_[i]);
+        if (MmioRegion* r = vm_.mmio_region(gpa)) return emulate_mmio(gpa, *r);
         return stop(Outcome::OutsideSlot, "%s at GPA 0x%lx outside every memory slot, rip=0x%lx", access, gpa,
                     rd(F::GUEST_RIP));
     case mm::Fault::kReadOnlySlot:
@@ -178,14 +178,14 @@ Vm::Next Vm::on_ept_fault(bool misconfig) {
     return stop(Outcome::Unexpected, "out of memory for EPT tables at GPA 0x%lx", gpa);
 }
 
-Vm::Next Vm::emulate_mmio(uint64_t gpa, MmioRegion& r) {
+Vcpu::Next Vcpu::emulate_mmio(uint64_t gpa, MmioRegion& r) {
     // The instruction, read once into the hypervisor: another vCPU of the
     // guest could rewrite it while we decode.
     uint64_t rip = rd(F::GUEST_RIP);
     uint8_t bytes[15] = {};
     unsigned n = fetch_insn(
         rip, bytes, sizeof bytes, [this](uint64_t la, uint64_t& gpa) { return translate(la, gpa); },
-        [this](uint64_t gpa, void* dst, uint64_t len) { return read_guest(gpa, dst, len); });
+        [this](uint64_t gpa, void* dst, uint64_t len) { return vm_.read_guest(gpa, dst, len); });
     MmioInsn insn;
     if (!decode_mmio_insn(bytes, n, insn) || insn.reg == 4)
         return stop(Outcome::BadIo, "MMIO at GPA 0x%lx: instruction %02x %02x %02x %02x at rip=0x%lx not emulated",
@@ -196,17 +196,17 @@ Vm::Next Vm::emulate_mmio(uint64_t gpa, MmioRegion& r) {
         r.write(offset, insn.size == 4 ? uint32_t(reg) : reg, insn.size);
     else
         reg = insn.size == 4 ? uint32_t(r.read(offset)) : r.read(offset);  // 32-bit loads zero-extend
-    ++mmio_emulated_;
+    ++stats_.mmio_emulated;
     vmx::vmwrite(F::GUEST_RIP, rip + insn.length);
     return Next::Resume;
 }
 
-Vm::Next Vm::on_vmcall() {
+Vcpu::Next Vcpu::on_vmcall() {
     skip_instruction();
     ++stats_.hypercalls;
     HypercallResult r{-int64_t(HV_EPERM), false, false};
     // Hypercalls are for the guest's kernel, not for its user programs.
-    if (guest_cpl() == 0) r = dispatch_hypercall(*this, {regs_.rax, regs_.rbx, regs_.rcx, regs_.rdx, regs_.rsi});
+    if (guest_cpl() == 0) r = dispatch_hypercall(vm_, {regs_.rax, regs_.rbx, regs_.rcx, regs_.rdx, regs_.rsi});
     if (r.stop) return Next::Stop;
     if (r.value < 0) ++stats_.hypercall_errors;
     regs_.rax = uint64_t(r.value);

@@ -128,7 +128,7 @@ bool write_vmcs_msr(uint32_t msr, uint64_t v, unsigned linear_bits) {
 
 }  // namespace
 
-Vm::Next Vm::on_msr(bool write) {
+Vcpu::Next Vcpu::on_msr(bool write) {
     uint32_t msr = uint32_t(regs_.rcx);
     uint64_t v = (regs_.rdx << 32) | uint32_t(regs_.rax);
     // The two sets are disjoint: false from both is an MSR guests do not

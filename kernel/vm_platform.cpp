@@ -65,14 +65,13 @@ bool Vm::load_linux(const linuxboot::LinuxLayout& l, const mb2::Module* image, c
         format(why, n, "Linux: the planned layout does not fit its %lu MiB", spec_.mem_mib);
         return false;
     }
-    linux_entry_ = l.entry;
-    regs_.rsi = l.entry.rsi;
+    linux_entry_ = l.entry;  // the boot vCPU starts there (Vcpu::create, prepare)
     tsc0_ = x86::rdtsc();  // the platform's clock: PIT ticks from now on
     return true;
 }
 
-void Vm::write_linux_entry_state() {
-    const linuxboot::EntryState& e = linux_entry_;
+void Vcpu::write_linux_entry_state() {
+    const linuxboot::EntryState& e = vm_.linux_entry();
     struct Seg {
         const linuxboot::Segment& s;
         F sel, base, limit, ar;
@@ -127,20 +126,21 @@ void Vm::reset_line(void* vm, devices::ResetSource source) {
     static_cast<Vm*>(vm)->reset_by_ = kHow[unsigned(source)];
 }
 
-Vm::Next Vm::platform_io(uint16_t port, unsigned size, bool in) {
-    const uint64_t now = platform_now(x86::rdtsc());
+Vcpu::Next Vcpu::platform_io(uint16_t port, unsigned size, bool in) {
+    devices::LegacyPlatform& legacy = vm_.legacy();
+    const uint64_t now = vm_.platform_now(guest_tsc(x86::rdtsc()));
     const uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
     if (in) {
         uint32_t v = 0;
-        legacy_.read(port, size, now, v);  // an unclaimed port reads as a floating bus
+        legacy.read(port, size, now, v);  // an unclaimed port reads as a floating bus
         // A 32-bit IN zero-extends into RAX; 8/16-bit ones leave the rest.
         regs_.rax = size == 4 ? (v & mask) : (regs_.rax & ~mask) | (v & mask);
     } else {
-        legacy_.write(port, size, uint32_t(regs_.rax & mask), now);
+        legacy.write(port, size, uint32_t(regs_.rax & mask), now);
     }
     skip_instruction();
-    if (reset_by_) return stop(Outcome::Reset, "reset by the guest (%s)", reset_by_);
-    if (panicked_) return stop(Outcome::Panicked, "the guest's kernel panicked: %s", console_.panic());
+    if (const char* how = vm_.reset_by()) return stop(Outcome::Reset, "reset by the guest (%s)", how);
+    if (vm_.panicked()) return stop(Outcome::Panicked, "the guest's kernel panicked: %s", vm_.console().panic());
     return Next::Resume;
 }
 
@@ -155,25 +155,42 @@ Vm::Next Vm::platform_io(uint16_t port, unsigned size, bool in) {
 // goes on across a migration from where the source's stopped.
 // Modular: a guest TSC that wraps (a record may start it near 2^64) keeps
 // the platform's clock going.
-uint64_t Vm::platform_now(uint64_t tsc) const {
-    return devices::tsc_to_pit_ticks(tsc + tsc_offset_ - tsc0_, x86::tsc::hz());
+// The clock is the VM's (one platform), the TSC offset the vCPU's: a vCPU
+// turns its CPU's TSC into the guest's and back.
+uint64_t Vm::platform_now(uint64_t guest_tsc) const {
+    return devices::tsc_to_pit_ticks(guest_tsc - tsc0_, x86::tsc::hz());
 }
 
-uint64_t Vm::tsc_at(uint64_t ticks) const {
-    return tsc0_ + devices::pit_ticks_to_tsc(ticks, x86::tsc::hz()) - tsc_offset_;
-}
+uint64_t Vm::guest_tsc_at(uint64_t ticks) const { return tsc0_ + devices::pit_ticks_to_tsc(ticks, x86::tsc::hz()); }
 
-uint64_t Vm::next_platform_event(uint64_t tsc) {
-    const uint64_t now = platform_now(tsc);
+uint64_t Vm::next_platform_tick(uint64_t guest_tsc) {
+    const uint64_t now = platform_now(guest_tsc);
     legacy_.advance(now);
-    const uint64_t next = legacy_.next_event(now);
+    return legacy_.next_event(now);
+}
+
+void Vm::save_platform(hv_guest_state& s) {
+    s.platform_tsc0 = tsc0_;
+    legacy_.save(s.platform);
+}
+
+void Vm::restore_platform(const hv_guest_state& s) {
+    pc_ = s.flags & HV_STATE_PC_PLATFORM;
+    if (pc_) {
+        tsc0_ = s.platform_tsc0;
+        legacy_.restore(s.platform);
+    }
+}
+
+uint64_t Vcpu::next_platform_event(uint64_t tsc) {
+    const uint64_t next = vm_.next_platform_tick(guest_tsc(tsc));
     // One tick late rather than early: the fixed-point round trip truncates.
-    return next == devices::i8254::kNever ? ~0ull : tsc_at(next + 1);
+    return next == devices::i8254::kNever ? ~0ull : vm_.guest_tsc_at(next + 1) - tsc_offset_;
 }
 
 // ---- interrupts ----
 
-void Vm::set_interrupt_window(bool on) {
+void Vcpu::set_interrupt_window(bool on) {
     if (on == window_) return;
     window_ = on;
     uint64_t proc = rd(F::CPU_BASED_VM_EXEC_CONTROL);
@@ -181,7 +198,7 @@ void Vm::set_interrupt_window(bool on) {
        on ? proc | vmx::proc::INTERRUPT_WINDOW_EXITING : proc & ~uint64_t(vmx::proc::INTERRUPT_WINDOW_EXITING));
 }
 
-void Vm::requeue_interrupted_event() {
+void Vcpu::requeue_interrupted_event() {
     const uint32_t idt = uint32_t(rd(F::IDT_VECTORING_INFO_FIELD));
     if (!(idt & kEventValid)) return;
     // Bit 12 of the IDT-vectoring field is undefined; the rest is the entry format.
@@ -192,8 +209,9 @@ void Vm::requeue_interrupted_event() {
         wr(F::VM_ENTRY_INSTRUCTION_LEN, rd(F::VM_EXIT_INSTRUCTION_LEN));
 }
 
-void Vm::inject_interrupt() {
-    const bool want = legacy_.interrupt_pending();
+void Vcpu::inject_interrupt() {
+    devices::LegacyPlatform& legacy = vm_.legacy();
+    const bool want = legacy.interrupt_pending();
     if (rd(F::VM_ENTRY_INTR_INFO_FIELD) & kEventValid) {
         // An event is queued already (re-delivery, or an exception of ours):
         // it goes first; come back for the interrupt right after it.
@@ -205,7 +223,7 @@ void Vm::inject_interrupt() {
         return;
     }
     if ((rd(F::GUEST_RFLAGS) & x86::rflags::IF) && !(rd(F::GUEST_INTERRUPTIBILITY_INFO) & kBlockingStiMovSs)) {
-        wr(F::VM_ENTRY_INTR_INFO_FIELD, kEventValid | kTypeExternal | legacy_.acknowledge_interrupt());
+        wr(F::VM_ENTRY_INTR_INFO_FIELD, kEventValid | kTypeExternal | legacy.acknowledge_interrupt());
         ++stats_.interrupts_injected;
         set_interrupt_window(false);
     } else {
@@ -215,29 +233,31 @@ void Vm::inject_interrupt() {
 
 // ---- HLT ----
 
-Vm::Next Vm::on_hlt() {
+Vcpu::Next Vcpu::on_hlt() {
     const uint64_t rip = rd(F::GUEST_RIP);
-    if (!pc_) return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt source to wake it", rip);
+    if (!vm_.pc()) return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt source to wake it", rip);
     if (!(rd(F::GUEST_RFLAGS) & x86::rflags::IF))
         return stop(Outcome::Halted, "HLT with interrupts off at rip=0x%lx: nothing can wake it", rip);
     // With interrupts on, only the 8254 can wake it (no device here receives
     // input): an unarmed PIT or a masked IRQ0, and nothing already pending,
     // is a halt for good, not an idle that would keep the run alive forever.
-    const uint64_t now = platform_now(x86::rdtsc());
-    legacy_.advance(now);
-    if (!legacy_.can_wake(now))
+    devices::LegacyPlatform& legacy = vm_.legacy();
+    const uint64_t now = vm_.platform_now(guest_tsc(x86::rdtsc()));
+    legacy.advance(now);
+    if (!legacy.can_wake(now))
         return stop(Outcome::Halted, "HLT at rip=0x%lx with no interrupt that could wake it (%s)", rip,
-                    legacy_.next_event(now) == devices::i8254::kNever ? "the PIT is not running" : "IRQ0 is masked");
+                    legacy.next_event(now) == devices::i8254::kNever ? "the PIT is not running" : "IRQ0 is masked");
     skip_instruction();
     ++stats_.halts;
     halted_ = true;
     return Next::Yield;
 }
 
-bool Vm::woken() {
+bool Vcpu::woken() {
     if (!halted_) return true;
-    legacy_.advance(platform_now(x86::rdtsc()));
-    if (!legacy_.interrupt_pending()) return false;
+    devices::LegacyPlatform& legacy = vm_.legacy();
+    legacy.advance(vm_.platform_now(guest_tsc(x86::rdtsc())));
+    if (!legacy.interrupt_pending()) return false;
     halted_ = false;
     return true;
 }
