@@ -112,4 +112,12 @@ size_t format(char* buf, size_t size, const char* fmt, ...) {
     return n;
 }
 
+bool fail(char* why, size_t n, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(why, n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
 }  // namespace hv

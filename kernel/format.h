@@ -13,5 +13,8 @@ namespace hv {
 // the output would have had, so callers can tell that it was cut.
 size_t format(char* buf, size_t size, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t vformat(char* buf, size_t size, const char* fmt, va_list ap);
+// Formats a reason into why and returns false: `return fail(why, n, ...)`
+// for functions that say why they refused.
+bool fail(char* why, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
 }  // namespace hv

@@ -16,19 +16,6 @@
 #include "kernel/vm.h"
 
 namespace hv {
-namespace {
-
-bool fail(char* why, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-bool fail(char* why, size_t n, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vformat(why, n, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-}  // namespace
-
 void VcpuStats::add(const VcpuStats& o) {
     for (unsigned r = 0; r <= vmx::kExitReasonCount; ++r) exits[r] += o.exits[r];
     ept_violations += o.ept_violations;

@@ -20,15 +20,6 @@ namespace {
 
 constexpr uint64_t k2M = 2ull << 20;
 
-bool fail(char* why, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-bool fail(char* why, size_t n, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vformat(why, n, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 }  // namespace
 
 bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, size_t n) {
