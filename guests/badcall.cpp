@@ -19,6 +19,44 @@ void expect(const char* what, int64_t got, int64_t want) {
 
 char message[] = "badcall: console write through a hypercall\n";
 
+// What vCPU 1 saw when it started: its index, its argument, the ABI version
+// through a hypercall of its own.
+struct Started {
+    unsigned index;
+    uint64_t version;
+    void* arg;
+    bool done;
+} started;
+
+void second_vcpu(unsigned index, void* arg) {
+    started.index = index, started.arg = arg;
+    started.version = uint64_t(hypercall(HV_HC_VERSION));
+    __atomic_store_n(&started.done, true, __ATOMIC_RELEASE);
+    for (;;) asm volatile("pause");
+}
+
+// HV_HC_START_VCPU refuses what the guest does not have, then starts vCPU 1
+// once (with vcpus=2 in its description).
+void check_start_vcpu(uint64_t mem, uint64_t tsc_hz) {
+    const unsigned n = vcpu_count();
+    const uint64_t entry = reinterpret_cast<uint64_t>(&message);  // any address inside the guest
+    expect("start_vcpu: vCPU 0 (started with the guest)", hypercall(HV_HC_START_VCPU, 0, entry, 0), -HV_EBUSY);
+    expect("start_vcpu: index = vcpus", hypercall(HV_HC_START_VCPU, n, entry, 0), -HV_EINVAL);
+    expect("start_vcpu: index 2^32", hypercall(HV_HC_START_VCPU, 1ull << 32, entry, 0), -HV_EINVAL);
+    if (n < 2) return;
+    expect("start_vcpu: rip outside its memory", hypercall(HV_HC_START_VCPU, 1, mem, 0), -HV_EINVAL);
+    expect("start_vcpu: rip above 4 GiB", hypercall(HV_HC_START_VCPU, 1, 1ull << 32, 0), -HV_EINVAL);
+    expect("start_vcpu: arg above 32 bits", hypercall(HV_HC_START_VCPU, 1, entry, 1ull << 32), -HV_EINVAL);
+    expect("start_vcpu: vCPU 1", start_vcpu(1, second_vcpu, &started), 0);
+    expect("start_vcpu: vCPU 1 twice", hypercall(HV_HC_START_VCPU, 1, entry, 0), -HV_EBUSY);
+    const uint64_t deadline = rdtsc() + 10 * tsc_hz;
+    while (!__atomic_load_n(&started.done, __ATOMIC_ACQUIRE) && rdtsc() < deadline) asm volatile("pause");
+    expect("start_vcpu: vCPU 1 ran within 10 s", started.done, 1);
+    expect("start_vcpu: vCPU 1's index", started.index, 1);
+    expect("start_vcpu: vCPU 1's argument", started.arg == &started, 1);
+    expect("start_vcpu: vCPU 1's hypercall", int64_t(started.version), HV_ABI_VERSION);
+}
+
 }  // namespace
 
 int guest_main(const Args& args) {
@@ -55,6 +93,8 @@ int guest_main(const Args& args) {
     expect("register_mmio: twice", hypercall(HV_HC_REGISTER_MMIO, mmio, HV_MMIO_SIZE), -HV_EEXIST);
     expect("register_mmio: one too many", hypercall(HV_HC_REGISTER_MMIO, mmio + 64 * 4096, HV_MMIO_SIZE),
            -HV_ENOSPC);
+
+    check_start_vcpu(mem, args.boot->tsc_hz);
 
     // Privileged calls from a guest that is not the control guest.
     for (uint64_t nr = HV_HC_PAUSE; nr <= HV_HC_CREATE_GUEST; ++nr)

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstring>
 #include <string>
 
 namespace hv::cmdline {
@@ -100,6 +101,27 @@ TEST(Cmdline, AGuestDescriptionAloneIsParsedAsTheGuestWordIs) {
   EXPECT_TRUE(g.manual_protect && g.initially_set);
   EXPECT_FALSE(parse_guest("dst:mem=7", 9, g, err, sizeof err));
   EXPECT_NE(std::string(err).find("even number of MiB"), std::string::npos) << err;
+}
+
+// vcpus=N: vCPU i on CPU A + i mod (B-A+1) for cpus=A-B; without cpus=,
+// every vCPU on cpu= (time-sliced there); one by default.
+TEST(Cmdline, AGuestsVcpusAndTheCpusTheyRunOn) {
+  GuestSpec g;
+  char err[160] = "";
+  auto parse = [&](const char* s) { return parse_guest(s, strlen(s), g, err, sizeof err); };
+  ASSERT_TRUE(parse("m")) << err;
+  EXPECT_EQ(g.vcpus, 1u);
+  EXPECT_EQ(g.vcpu_cpu(0), 0u);
+  ASSERT_TRUE(parse("m:vcpus=3,cpus=1-2")) << err;
+  EXPECT_EQ(g.vcpus, 3u);
+  EXPECT_EQ(g.vcpu_cpu(0), 1u);
+  EXPECT_EQ(g.vcpu_cpu(1), 2u);
+  EXPECT_EQ(g.vcpu_cpu(2), 1u);  // shares CPU 1 with vCPU 0
+  ASSERT_TRUE(parse("m:vcpus=4,cpu=3")) << err;
+  for (unsigned i = 0; i < 4; ++i) EXPECT_EQ(g.vcpu_cpu(i), 3u);
+  ASSERT_TRUE(parse("m:cpus=2,vcpus=2")) << err;
+  EXPECT_EQ(g.vcpu_cpu(1), 2u);
+  EXPECT_STREQ(g.args, "");  // the kernel's keys, not the guest's
 }
 
 TEST(Cmdline, ALinuxGuestsCommandLineKeepsItsSpacesAndCommasInDoubleQuotes) {
@@ -198,6 +220,12 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"guest=m:role=root", "guest role must be control"},
         Bad{"guest=m:image=../x", "guest image must be none or"},
         Bad{"guest=m:start=now", "guest start must be paused"},
+        Bad{"guest=m:vcpus=0", "guest vcpus must be 1..HV_MAX_VCPUS (4)"},
+        Bad{"guest=m:vcpus=5", "guest vcpus must be 1..HV_MAX_VCPUS (4)"},
+        Bad{"guest=m:cpus=2-1", "guest cpus must be A-B"},
+        Bad{"guest=m:cpus=0-16", "guest cpus must be A-B"},
+        Bad{"guest=m:cpus=x", "guest cpus must be A-B"},
+        Bad{"guest=m:cpu=1,cpus=0-1", "guest cpu= and cpus= together"},
         Bad{"guest=m:novalue", "guest argument must be KEY=VALUE"},
         Bad{"guest=m:=v", "guest argument must be KEY=VALUE"},
         Bad{"guest=a guest=b guest=c guest=d guest=e guest=f guest=g guest=h guest=i", "too many guest= words"}),

@@ -38,12 +38,13 @@ const vmx::Controls& controls() {
   return c;
 }
 constexpr uint64_t kTscHz = 50000000;  // Bochs'
-StateLimits limits() { return StateLimits{controls(), 0xffff, 48, kTscHz}; }
+StateLimits limits() { return StateLimits{controls(), 0xffff, 48, kTscHz, 1}; }
 
 // A 64-bit guest as the runtime leaves it: paging, long mode, interrupts off.
 hv_guest_state long_mode() {
   hv_guest_state s{};
   s.magic = HV_STATE_MAGIC, s.version = HV_STATE_VERSION, s.size = sizeof s;
+  s.vcpu_index = 0, s.vcpu_count = 1;
   s.xsave_bytes = 2688;
   s.vcpu.cr0 = 0x80000031, s.vcpu.cr4 = 0x20, s.vcpu.efer = 0x500;
   s.vcpu.rflags = kRflagsFixed1;
@@ -87,6 +88,32 @@ TEST(StateCheck, TheRuntimesAndALinuxGuestsRecordsAreAccepted) {
   EXPECT_EQ(refusal(pc_guest()), "");
 }
 
+// A guest of three vCPUs: one record each, for a destination of three; one
+// not started yet (HV_HC_START_VCPU) may be any but vCPU 0.
+TEST(StateCheck, EachVcpusRecordOfASeveralVcpuGuest) {
+  StateLimits three = limits();
+  three.vcpus = 3;
+  hv_guest_state s = long_mode();
+  s.vcpu_count = 3;
+  for (uint16_t i = 0; i < 3; ++i) {
+    s.vcpu_index = i;
+    EXPECT_EQ(state_refusal(s, three), nullptr) << "vCPU " << i;
+  }
+  s.vcpu.activity = HV_ACTIVITY_WAIT_START;
+  EXPECT_EQ(state_refusal(s, three), nullptr);
+  s.vcpu_index = 0;
+  EXPECT_STREQ(state_refusal(s, three), "vcpu.activity: vCPU 0 waiting for a start (it starts with the guest)");
+  s = long_mode();
+  s.vcpu_count = 3, s.vcpu_index = 3;
+  EXPECT_STREQ(state_refusal(s, three), "vcpu_index: not one of the guest's vCPUs");
+  s.vcpu_index = 1, s.vcpu_count = 2;  // the source had two
+  EXPECT_STREQ(state_refusal(s, three), "vcpu_count: not the guest's number of vCPUs");
+  // A PC platform is a uniprocessor's.
+  hv_guest_state pc = pc_guest();
+  pc.vcpu_count = 3;
+  EXPECT_STREQ(state_refusal(pc, three), "flags: the PC platform of a guest with several vCPUs");
+}
+
 // Each case breaks one field of a valid record; the refusal names it.
 struct Broken {
   const char* field;  // what the refusal must name
@@ -110,10 +137,12 @@ INSTANTIATE_TEST_SUITE_P(
     StateCheck, StateCheckRefuses,
     ::testing::Values(
         Broken{"magic", [](hv_guest_state& s) { s.magic = 0; }},
-        Broken{"version", [](hv_guest_state& s) { s.version = 2; }},
+        Broken{"version", [](hv_guest_state& s) { s.version = 1; }},  // one vCPU, no index
         Broken{"size", [](hv_guest_state& s) { s.size = 8; }},
         Broken{"flags", [](hv_guest_state& s) { s.flags = 4; }},
-        Broken{"reserved", [](hv_guest_state& s) { s.reserved = 1; }},
+        Broken{"vcpu_count", [](hv_guest_state& s) { s.vcpu_count = 2; }},
+        Broken{"vcpu_index", [](hv_guest_state& s) { s.vcpu_index = 1; }},
+        Broken{"vcpu.activity: vCPU 0 waiting", [](hv_guest_state& s) { s.vcpu.activity = HV_ACTIVITY_WAIT_START; }},
         Broken{"vcpu.cr0", [](hv_guest_state& s) { s.vcpu.cr0 |= 1ull << 40; }},
         Broken{"vcpu.cr0", [](hv_guest_state& s) { s.vcpu.cr0 &= ~1ull; }},  // PG without PE
         Broken{"vcpu.cr0", [](hv_guest_state& s) { s.vcpu.cr0 |= 1ull << 29; }},  // NW without CD

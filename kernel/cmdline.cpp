@@ -136,6 +136,8 @@ public:
         g = GuestSpec{};
         g.mem_mib = 0;  // the default, once the image is known (guests::launch)
         g.expect = Outcome::Exited;
+        g.vcpus = 1, g.cpu_span = 1;
+        bool has_cpu = false, has_cpus = false;
         Str name, rest;
         split(v, ':', name, rest);
         if (!valid_name(name)) return fail("guest name must be 1-31 of [A-Za-z0-9_.-]", name);
@@ -191,6 +193,19 @@ public:
                 uint64_t cpu;
                 if (!parse_u64(value, cpu) || cpu >= kMaxCpus) return fail("guest cpu must be a CPU index", kv);
                 g.cpu = unsigned(cpu);
+                has_cpu = true;
+            } else if (key.is("cpus")) {
+                Str first, last;
+                split(value, '-', first, last);
+                uint64_t a, b;
+                if (!parse_u64(first, a) || !parse_u64(last.p ? last : first, b) || a > b || b >= kMaxCpus)
+                    return fail("guest cpus must be A-B (CPU indexes, A <= B) or A", kv);
+                g.cpu = unsigned(a), g.cpu_span = unsigned(b - a + 1);
+                has_cpus = true;
+            } else if (key.is("vcpus")) {
+                uint64_t n;
+                if (!parse_u64(value, n) || n < 1 || n > HV_MAX_VCPUS) return fail("guest vcpus must be 1..HV_MAX_VCPUS (4)", kv);
+                g.vcpus = unsigned(n);
             } else if (key.is("start")) {
                 if (!value.is("paused")) return fail("guest start must be paused", value);
                 g.start_paused = true;
@@ -206,6 +221,7 @@ public:
             }
             rest = more;
         }
+        if (has_cpu && has_cpus) return fail("guest cpu= and cpus= together: say where its vCPUs run once", v);
         return true;
     }
 

@@ -24,6 +24,10 @@
 //       dirty_log=manual|initially_set   manual protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
 //                     optionally with every bit initially set
 //       cpu=N         the CPU it runs on (default 0)
+//       vcpus=N       its vCPUs, 1..HV_MAX_VCPUS (default 1; a Linux guest has one)
+//       cpus=A-B      where its vCPUs run: vCPU i on CPU A + i mod (B-A+1), each
+//                     time-sliced with whatever else runs there (instead of cpu=;
+//                     without either, every vCPU runs on CPU 0)
 //       mmio_gen_start=N  start its memslot generation at N (to reach the MMIO wrap-around)
 //     A guest whose image is a Linux bzImage (docs/linux-guest.md) boots through the
 //     Linux boot protocol on a PC platform (8259, 8254, 16550, CMOS, 8042); for it:
@@ -82,7 +86,12 @@ struct GuestSpec {
     bool start_paused;
     bool manual_protect, initially_set;
     uint64_t mmio_gen_start;  // the memslot generation it starts at (tests of the wrap)
-    unsigned cpu;
+    unsigned cpu;             // its first CPU (cpu= or cpus=A-)
+    unsigned cpu_span;        // its CPUs: [cpu, cpu + cpu_span)
+    unsigned vcpus;
+
+    // The CPU that runs vCPU i.
+    unsigned vcpu_cpu(unsigned i) const { return cpu + i % cpu_span; }
 };
 
 enum class SelfTest : uint8_t { None, NullDeref, Smp, HungCpu };

@@ -29,6 +29,8 @@ Scheduler schedulers[kMaxCpus];
 // Ids and the VM table, against two launches at once. A ServingLock: a failed
 // launch destroys its VM under it, which waits for a grace period.
 ServingLock launch_lock;
+// Placing a guest's vCPUs on the schedulers, all or none.
+SpinLock place_lock;
 
 void run_scheduler(void* s) { static_cast<Scheduler*>(s)->run(); }
 
@@ -54,10 +56,12 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
         format(why, n, "no guest image named '%s' among the boot modules", spec.image);
         return -HV_ENOENT;
     }
-    if (!cpu_in_vmx(spec.cpu)) {
-        format(why, n, "CPU %u is not online in VMX operation (%u CPUs online)", spec.cpu, smp::cpu_count());
-        return -HV_EINVAL;
-    }
+    for (unsigned i = 0; i < spec.vcpus; ++i)
+        if (unsigned cpu = spec.vcpu_cpu(i); !cpu_in_vmx(cpu)) {
+            format(why, n, "CPU %u (of vCPU %u) is not online in VMX operation (%u CPUs online)", cpu, i,
+                   smp::cpu_count());
+            return -HV_EINVAL;
+        }
     Vm* vm;
     {
         ServingGuard g(launch_lock);
@@ -86,18 +90,31 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     }
     // Said before the scheduler may run it (its console lines come after),
     // and only for a guest that has everything it needs to start.
-    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, CPU %u, expect %s\n", id, spec.name, vm->spec().mem_mib,
+    char cpus[32];
+    if (spec.cpu_span == 1)
+        format(cpus, sizeof cpus, "CPU %u", spec.cpu);
+    else
+        format(cpus, sizeof cpus, "CPUs %u-%u", spec.cpu, spec.cpu + spec.cpu_span - 1);
+    char vcpus[16] = "";
+    if (vm->vcpu_count() > 1) format(vcpus, sizeof vcpus, "%u vCPUs, ", vm->vcpu_count());
+    print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, %s%s, expect %s\n", id, spec.name, vm->spec().mem_mib,
           spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
-          spec.start_paused ? ", paused" : "", spec.cpu, outcome_name(vm->spec().expect));
-    // Its one vCPU goes to the spec's CPU (several will need a way to take
-    // back those placed when a later one does not fit).
-    static_assert(Vm::kMaxVcpus == 1, "launch places exactly one vCPU");
-    if (!schedulers[spec.cpu].add(&vm->vcpu(0))) {
-        format(why, n, "CPU %u runs kMaxGuests vCPUs already", spec.cpu);
-        print("guest %u %s: not started: %s\n", id, spec.name, why);
-        ServingGuard g(launch_lock);
-        vm_table::destroy(vm);
-        return -HV_ENOSPC;
+          spec.start_paused ? ", paused" : "", vcpus, cpus, outcome_name(vm->spec().expect));
+    // Every vCPU to its CPU, or none: room is checked first, and nothing
+    // else places vCPUs meanwhile (launches are serialised).
+    {
+        LockGuard g(place_lock);
+        unsigned wanted[kMaxCpus] = {};
+        for (unsigned i = 0; i < vm->vcpu_count(); ++i) ++wanted[vm->vcpu(i).cpu()];
+        for (unsigned cpu = 0; cpu < kMaxCpus; ++cpu)
+            if (wanted[cpu] > schedulers[cpu].room()) {
+                format(why, n, "CPU %u runs kMaxGuests vCPUs already", cpu);
+                print("guest %u %s: not started: %s\n", id, spec.name, why);
+                ServingGuard sg(launch_lock);
+                vm_table::destroy(vm);
+                return -HV_ENOSPC;
+            }
+        for (unsigned i = 0; i < vm->vcpu_count(); ++i) schedulers[vm->vcpu(i).cpu()].add(&vm->vcpu(i));
     }
     vm_table::publish(vm);  // only now can another guest's hypercall find it
     return 0;

@@ -41,7 +41,7 @@ HypercallResult hc_console_write(Vm& vm, const HypercallArgs& a) {
     // One copy, then only the copy is used: the guest may rewrite its buffer
     // from another vCPU while we print.
     if (!vm.read_guest(gpa, buf, len)) return err(HV_EFAULT);
-    for (uint64_t i = 0; i < len; ++i) vm.console().put(buf[i]);
+    vm.console_write(buf, len);
     return ok(int64_t(len));
 }
 
@@ -96,10 +96,10 @@ HypercallResult hc_resume(Vm& vm, const HypercallArgs& a) {
 HypercallResult hc_get_state(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
-    if (a.a2 < sizeof(hv_guest_state)) return err(HV_EINVAL);
+    if (a.a2 < sizeof(hv_guest_state) || a.a3 >= t->vcpu_count()) return err(HV_EINVAL);
     int e = 0;
-    // A record is one vCPU's (the ABI's): the guest's only one, vCPU 0.
-    if (!t->vcpu(0).with_exported_state([&](const hv_guest_state& s) {
+    // A record is one vCPU's, the one the caller names (it says its index).
+    if (!t->vcpu(unsigned(a.a3)).with_exported_state([&](const hv_guest_state& s) {
             // A CPU whose XSAVE area is larger than the record's: refused, not truncated.
             if (s.xsave_bytes > HV_XSAVE_AREA_MAX) e = HV_ENOSPC;
             else if (!vm.write_guest(a.a1, &s, sizeof s)) e = HV_EFAULT;
@@ -120,13 +120,22 @@ HypercallResult hc_set_state(Vm& vm, const HypercallArgs& a) {
     if (!t->paused()) return err(HV_EBUSY);
     hv_guest_state& s = set_state_scratch[smp::current_cpu()];
     if (!vm.read_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
-    Vcpu& target = t->vcpu(0);  // the ABI's record is one vCPU's, as for GET_STATE
-    if (const char* why = state_refusal(s, StateLimits{t->controls(), target.mxcsr_mask(), target.linear_address_bits(), x86::tsc::hz()})) {
+    // The record names its vCPU; the check refuses an index the target lacks
+    // before it is used.
+    Vcpu& boot = t->vcpu(0);
+    const StateLimits limits{t->controls(), boot.mxcsr_mask(), boot.linear_address_bits(), x86::tsc::hz(),
+                             t->vcpu_count()};
+    if (const char* why = state_refusal(s, limits)) {
         HV_LOG_WARN("guest %s: set_state of guest '%s' refused: %s\n", vm.name(), t->name(), why);
         return err(HV_EINVAL);
     }
-    if (!target.set_pending_state(s)) return err(HV_EBUSY);
+    if (!t->vcpu(s.vcpu_index).set_pending_state(s)) return err(HV_EBUSY);
     return ok();
+}
+
+HypercallResult hc_start_vcpu(Vm& vm, const HypercallArgs& a) {
+    int e = vm.start_vcpu(a.a0, a.a1, a.a2);
+    return e ? err(-e) : ok();
 }
 
 HypercallResult hc_map_guest(Vm& vm, const HypercallArgs& a) {
@@ -174,6 +183,8 @@ HypercallResult hc_get_dirty_log(Vm& vm, const HypercallArgs& a) {
     return e ? err(-e) : ok();
 }
 
+uint64_t clear_bitmap_scratch[kMaxCpus][(HV_MAX_SLOT_BYTES >> 12) / 64];
+
 HypercallResult hc_clear_dirty_log(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
@@ -181,10 +192,14 @@ HypercallResult hc_clear_dirty_log(Vm& vm, const HypercallArgs& a) {
     if (!vm.read_guest(a.a1, &c, sizeof c)) return err(HV_EFAULT);
     if (c.slot >= HV_MAX_SLOTS || c.reserved || c.num_pages == 0 || c.num_pages > (HV_MAX_SLOT_BYTES >> 12))
         return err(HV_EINVAL);
-    // Read in place: the caller's only vCPU is in this call, so the bitmap
-    // cannot change under the MMU.
-    const uint64_t* bitmap = vm.guest_words(c.bitmap_gpa, (c.num_pages + 63) / 64);
-    if (!bitmap) return err(HV_EFAULT);
+    // Copied once: the caller's other vCPUs may rewrite the bitmap while the
+    // MMU reads it (once to check the range, once to clear), and what is
+    // checked must be what is cleared. One buffer per CPU: a slot's bitmap is
+    // at most 32 KiB, too much for the stack.
+    const uint64_t words = (c.num_pages + 63) / 64;
+    static_assert(HV_MAX_SLOT_BYTES >> 12 <= sizeof clear_bitmap_scratch[0] * 8, "a whole slot's bitmap fits");
+    uint64_t* bitmap = clear_bitmap_scratch[smp::current_cpu()];
+    if (c.bitmap_gpa % 8 || !vm.read_guest(c.bitmap_gpa, bitmap, words * 8)) return err(HV_EFAULT);
     int e = t->clear_dirty_log(c, bitmap);
     return e ? err(-e) : ok();
 }
@@ -281,6 +296,7 @@ constexpr Call kCalls[] = {
     {"create_guest", true, hc_create_guest},
     {"enable_cap", true, hc_enable_cap},
     {"unmap_guest", true, hc_unmap_guest},
+    {"start_vcpu", false, hc_start_vcpu},
 };
 
 }  // namespace

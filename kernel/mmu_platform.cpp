@@ -3,6 +3,7 @@
 #include <new>
 
 #include "arch/x86/cpu.h"
+#include "include/hv/hypercall.h"
 #include "arch/x86/paging.h"
 #include "kernel/console.h"
 #include "kernel/format.h"
@@ -27,13 +28,15 @@ uint64_t mem_map_frames;  // frames that have a PageMeta: [0, mem_map_frames)
 mm::Epoch the_epoch;
 mm::ObjectCache descs;
 
-// Placement of each VM's EPTP, for flush_tlb.
+// Where each VM's EPTP is used, for flush_tlb: one entry per CPU that runs
+// one of its vCPUs.
 struct Placement {
     uint64_t eptp;
     unsigned cpu;
     const char* guest;  // its name, for the report of a CPU that never serves
 };
-Placement placements[kMaxGuests];
+constexpr size_t kMaxPlacements = kMaxGuests * HV_MAX_VCPUS;
+Placement placements[kMaxPlacements];
 SpinLock placement_lock;
 
 // Pending callbacks before call() pushes back: descriptors and page-table
@@ -69,8 +72,8 @@ mm::PageMeta* meta(void*, uint64_t pa) {
 void flush(void*, uint64_t eptp) {
     tlb::flush_local(eptp);
     unsigned self = smp::current_cpu();
-    unsigned targets[kMaxGuests];
-    char for_whom[kMaxGuests][48];
+    unsigned targets[kMaxPlacements];
+    char for_whom[kMaxPlacements][48];
     size_t n = 0;
     {
         LockGuard g(placement_lock);
@@ -153,6 +156,8 @@ mm::ObjectCache& rmap_descs() { return descs; }
 
 void place(uint64_t eptp, unsigned cpu, const char* guest) {
     LockGuard g(placement_lock);
+    for (const Placement& p : placements)
+        if (p.eptp == eptp && p.cpu == cpu) return;  // another vCPU of the guest there
     for (Placement& p : placements)
         if (!p.eptp) {
             p = {eptp, cpu, guest};

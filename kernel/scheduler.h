@@ -23,6 +23,8 @@ public:
     // vCPU up at its next round). False when kMaxGuests vCPUs are already
     // placed here.
     bool add(Vcpu* vcpu);
+    // How many more add() would take.
+    size_t room() const { return kMaxGuests - __atomic_load_n(&count_, __ATOMIC_RELAXED); }
     void run();
 
 private:

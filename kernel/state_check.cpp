@@ -156,7 +156,7 @@ const char* pending_event(const hv_vcpu_state& v) {
 // vCPU idles outside VMX until its next interrupt): in shutdown or
 // wait-for-SIPI a vCPU takes neither the VMX-preemption timer nor the kick,
 // and its CPU would be lost to the hypervisor for good.
-const char* interruptibility(const hv_vcpu_state& v, bool pc) {
+const char* interruptibility(const hv_vcpu_state& v, bool pc, bool boot_vcpu) {
     constexpr uint32_t kKnown = blocking::BLOCKING_BY_STI | blocking::BLOCKING_BY_MOV_SS |
                                 blocking::BLOCKING_BY_SMI | blocking::BLOCKING_BY_NMI |
                                 blocking::ENCLAVE_INTERRUPTION;
@@ -175,6 +175,9 @@ const char* interruptibility(const hv_vcpu_state& v, bool pc) {
     if ((i & kStiOrMovSs) && (v.pending_debug_exceptions & kPendingDebugBs))
         return "vcpu.pending_debug_exceptions: BS under STI/MOV-SS blocking with TF clear";
     if (v.activity == HV_ACTIVITY_ACTIVE) return nullptr;
+    // Not started: its CPU does not enter it at all until HV_HC_START_VCPU.
+    if (v.activity == HV_ACTIVITY_WAIT_START)
+        return boot_vcpu ? "vcpu.activity: vCPU 0 waiting for a start (it starts with the guest)" : nullptr;
     if (v.activity != HV_ACTIVITY_HLT || !pc) return "vcpu.activity: not active (or HLT of a PC-platform guest)";
     if (!(v.rflags & x86::rflags::IF)) return "vcpu.activity: HLT with IF clear (nothing could wake it)";
     if (v.pending_event & kEventValid) return "vcpu.activity: HLT with an event pending";
@@ -247,11 +250,14 @@ const char* state_refusal(const hv_guest_state& s, const StateLimits& l) {
     if (s.version != HV_STATE_VERSION) return "version: not HV_STATE_VERSION";
     if (s.size != sizeof(hv_guest_state)) return "size: not sizeof(struct hv_guest_state)";
     if (s.flags & ~uint32_t(HV_STATE_PC_PLATFORM)) return "flags: an unknown flag";
-    if (s.reserved) return "reserved: not 0";
+    // One record per vCPU, for a destination with as many as the source.
+    if (s.vcpu_count != l.vcpus) return "vcpu_count: not the guest's number of vCPUs";
+    if (s.vcpu_index >= s.vcpu_count) return "vcpu_index: not one of the guest's vCPUs";
     const bool pc = s.flags & HV_STATE_PC_PLATFORM;
+    if (pc && s.vcpu_count != 1) return "flags: the PC platform of a guest with several vCPUs";
     if (const char* why = control_registers(s.vcpu, l.controls)) return why;
     if (const char* why = other_registers(s.vcpu, l.linear_bits)) return why;
-    if (const char* why = interruptibility(s.vcpu, pc)) return why;
+    if (const char* why = interruptibility(s.vcpu, pc, s.vcpu_index == 0)) return why;
     if (const char* why = pending_event(s.vcpu)) return why;
     if (const char* why = extended_state(s, l)) return why;
     return platform(s, l.tsc_hz);

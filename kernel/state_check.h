@@ -19,6 +19,7 @@ struct StateLimits {
     uint32_t mxcsr_mask;            // MXCSR bits the CPU has (FXSAVE's MXCSR_MASK)
     unsigned linear_bits;           // for the canonical checks
     uint64_t tsc_hz;                // the platform's clock: PIT ticks from the TSC
+    unsigned vcpus;                 // the destination guest's vCPUs
 };
 
 // nullptr when the record is acceptable, else the rule it breaks, named

@@ -39,7 +39,33 @@ bool Vcpu::create(char* why, size_t n) {
     else
         regs_.rbx = HV_GUEST_BOOT_GPA;
     if (vm_.spec().start_paused) pause_requested_ = true;
+    // The boot vCPU starts with the guest; another waits for HV_HC_START_VCPU.
+    started_ = claimed_ = index_ == 0;
     return true;
+}
+
+uint64_t Vcpu::vm_tsc_offset() const { return vm_.tsc_offset(); }
+
+bool Vcpu::request_start(uint32_t rip, uint32_t arg) {
+    if (__atomic_exchange_n(&claimed_, true, __ATOMIC_ACQ_REL)) return false;
+    start_rip_ = rip, start_arg_ = arg;
+    // Release: its CPU that sees the request sees where to start.
+    __atomic_store_n(&start_requested_, true, __ATOMIC_RELEASE);
+    if (cpu_ != smp::current_cpu()) smp::kick(cpu_);
+    return true;
+}
+
+// As the boot vCPU entered (hypercall.h, HV_HC_START_VCPU), at rip: the
+// registers VM entry loads from the VMCS, the general registers; the rest
+// (x87/SSE, debug registers, the syscall MSRs) is as created, since a vCPU
+// that never started never ran.
+void Vcpu::enter_at_start(uint32_t rip, uint32_t arg) {
+    vmx::write_guest_flat32_state(controls_, rip);
+    regs_ = GuestRegs{};
+    regs_.rbx = HV_GUEST_BOOT_GPA;
+    regs_.rsi = index_;
+    regs_.rdi = arg;
+    started_ = true;
 }
 
 void Vcpu::destroy() {
@@ -193,6 +219,15 @@ bool Vcpu::service_requests() {
         stop(Outcome::Stopped, "stopped by the control guest");
         return false;
     }
+    // A start, before a pause: asked while the vCPU was parked (the guest's
+    // other vCPUs parked after asking), its record is taken again, and only
+    // then does it count as paused (paused()): a migration carries it started.
+    if (__atomic_load_n(&start_requested_, __ATOMIC_ACQUIRE)) {
+        LockGuard g(state_lock_);
+        enter_at_start(start_rip_, start_arg_);
+        if (paused_) export_state();
+        __atomic_store_n(&start_requested_, false, __ATOMIC_RELEASE);
+    }
     bool want_pause = __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
     if (want_pause && !paused_) {
         LockGuard g(state_lock_);
@@ -203,9 +238,12 @@ bool Vcpu::service_requests() {
         LockGuard g(state_lock_);
         if (has_pending_) import_state();
         has_pending_ = false;
+        // The guest's clock, which the resume may have set (Vm::request_resume).
+        vmx::vmwrite(vmx::VmcsField::TSC_OFFSET, vm_.tsc_offset());
         __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
     }
-    if (!paused_ && !woken()) return false;  // in HLT, and no interrupt yet
+    if (!paused_ && !started_) return false;  // waits for HV_HC_START_VCPU
+    if (!paused_ && !woken()) return false;   // in HLT, and no interrupt yet
     return !paused_ && !vm_.stopped();
 }
 
@@ -215,6 +253,12 @@ bool Vcpu::set_pending_state(const hv_guest_state& s) {
     pending_ = s;
     has_pending_ = true;
     return true;
+}
+
+bool Vcpu::pending_tsc(uint64_t& tsc) {
+    LockGuard g(state_lock_);
+    tsc = pending_.vcpu.tsc;
+    return paused_ && has_pending_;
 }
 
 void Vcpu::abandon() { stop(Outcome::Abandoned, "left paused with no running guest to resume it"); }

@@ -71,8 +71,16 @@ public:
     void request_pause() { request(&pause_requested_, true); }
     void request_resume() { request(&pause_requested_, false); }
     void request_stop() { request(&stop_requested_, true); }
-    // Acquire: a requester that sees paused also sees the exported record.
-    bool paused() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
+    // Acquire: a requester that sees paused also sees the exported record. A
+    // start asked of it while it was parked is not paused yet: its record
+    // is taken again once its CPU has applied the start.
+    bool paused() const {
+        return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE) && !__atomic_load_n(&start_requested_, __ATOMIC_ACQUIRE);
+    }
+    // HV_HC_START_VCPU: it starts at rip with arg (in EDI), at its CPU's next
+    // round; false if it has started already (or been asked to). Index 0
+    // starts at creation.
+    bool request_start(uint32_t rip, uint32_t arg);
     // Its guest has stopped (any vCPU's exit may stop it).
     bool stopped() const;
     // Runs, or will at its CPU's next round (a resume is pending).
@@ -92,6 +100,8 @@ public:
     // it is not paused (it may have just unparked: a record kept for its
     // next resume would roll it back then).
     bool set_pending_state(const hv_guest_state& s);
+    // The TSC of the record set for its resume, if one is.
+    bool pending_tsc(uint64_t& tsc);
     // What its record may hold on its CPU (state_check.h).
     uint32_t mxcsr_mask() const { return context_.mxcsr_mask(); }
     unsigned linear_address_bits() const { return context_.linear_address_bits(); }
@@ -148,7 +158,10 @@ private:
     void write_linux_entry_state();
     Next platform_io(uint16_t port, unsigned size, bool in);
     Next on_hlt();
-    uint64_t guest_tsc(uint64_t tsc) const { return tsc + tsc_offset_; }
+    uint64_t guest_tsc(uint64_t tsc) const { return tsc + vm_tsc_offset(); }
+    uint64_t vm_tsc_offset() const;
+    // Its registers as HV_HC_START_VCPU documents them, entering at rip.
+    void enter_at_start(uint32_t rip, uint32_t arg);
     uint64_t next_platform_event(uint64_t tsc);  // the CPU's TSC at the next timer event, or ~0
     void inject_interrupt();
     void set_interrupt_window(bool on);
@@ -167,6 +180,12 @@ private:
     bool halted_ = false;  // in HLT with interrupts on: runs at its next interrupt
     bool window_ = false;  // interrupt-window exiting is on
     bool pause_requested_ = false, stop_requested_ = false, paused_ = false;
+    // Started: runs (its CPU's; in the record as activity). claimed_: started or
+    // asked to (atomic; what makes a second HV_HC_START_VCPU -EBUSY).
+    // start_requested_ (atomic, release after start_rip_ and start_arg_):
+    // asked, not yet applied by its CPU.
+    bool started_ = false, claimed_ = false, start_requested_ = false;
+    uint32_t start_rip_ = 0, start_arg_ = 0;
     // The state records, and paused_'s change to false, under state_lock_:
     // a control guest's GET or SET never meets a half-written record, and a
     // SET never lands between the import and the unpark.
@@ -174,7 +193,6 @@ private:
     hv_guest_state exported_{};
     hv_guest_state pending_{};
     bool has_pending_ = false;
-    uint64_t tsc_offset_ = 0;  // the guest's TSC less the CPU's (the VMCS's TSC offset)
     VcpuStats stats_{};
 };
 

@@ -68,6 +68,7 @@ void Vcpu::export_state() {
     s = hv_guest_state{};
     s.magic = HV_STATE_MAGIC, s.version = HV_STATE_VERSION, s.size = sizeof s;
     s.flags = vm_.pc() ? HV_STATE_PC_PLATFORM : 0;
+    s.vcpu_index = uint16_t(index_), s.vcpu_count = uint16_t(vm_.vcpu_count());
     hv_vcpu_state& v = s.vcpu;
     v.rax = regs_.rax, v.rbx = regs_.rbx, v.rcx = regs_.rcx, v.rdx = regs_.rdx;
     v.rsi = regs_.rsi, v.rdi = regs_.rdi, v.rbp = regs_.rbp;
@@ -86,7 +87,7 @@ void Vcpu::export_state() {
     v.idtr_limit = uint32_t(vmx::vmread(F::GUEST_IDTR_LIMIT));
     v.interruptibility = uint32_t(vmx::vmread(F::GUEST_INTERRUPTIBILITY_INFO));
     // The VMCS is always active between slices; HLT is the hypervisor's idle.
-    v.activity = halted_ ? HV_ACTIVITY_HLT : HV_ACTIVITY_ACTIVE;
+    v.activity = !started_ ? HV_ACTIVITY_WAIT_START : halted_ ? HV_ACTIVITY_HLT : HV_ACTIVITY_ACTIVE;
     // An event queued for the next entry: one of ours being injected, or one
     // whose delivery the last exit interrupted (requeue_interrupted_event).
     const uint32_t event = uint32_t(vmx::vmread(F::VM_ENTRY_INTR_INFO_FIELD));
@@ -95,9 +96,9 @@ void Vcpu::export_state() {
         if (event & kEventErrorCode) v.pending_error_code = uint32_t(vmx::vmread(F::VM_ENTRY_EXCEPTION_ERROR_CODE));
         if (software_event(event)) v.pending_instruction_len = uint32_t(vmx::vmread(F::VM_ENTRY_INSTRUCTION_LEN));
     }
-    v.tsc = x86::rdtsc() + tsc_offset_;
+    v.tsc = x86::rdtsc() + vm_.tsc_offset();
     context_.save_to(s);
-    // The platform is the VM's: with one vCPU its record carries it.
+    // The platform is the VM's; a PC guest has one vCPU, whose record carries it.
     if (vm_.pc()) vm_.save_platform(s);
 }
 
@@ -122,6 +123,9 @@ void Vcpu::import_state() {
     vmx::vmwrite(F::GUEST_INTERRUPTIBILITY_INFO, v.interruptibility);
     vmx::vmwrite(F::GUEST_ACTIVITY_STATE, uint32_t(vmx::ActivityState::Active));
     halted_ = v.activity == HV_ACTIVITY_HLT;
+    // A vCPU the source had not started waits for the guest's HV_HC_START_VCPU here.
+    started_ = v.activity != HV_ACTIVITY_WAIT_START;
+    __atomic_store_n(&claimed_, started_, __ATOMIC_RELEASE);
     vmx::vmwrite(F::VM_ENTRY_INTR_INFO_FIELD, v.pending_event);
     vmx::vmwrite(F::VM_ENTRY_EXCEPTION_ERROR_CODE, v.pending_error_code);
     vmx::vmwrite(F::VM_ENTRY_INSTRUCTION_LEN, v.pending_instruction_len);
@@ -130,11 +134,10 @@ void Vcpu::import_state() {
     if (v.efer & x86::efer::LMA) entry |= vmx::entry_ctl::IA32E_MODE_GUEST;
     vmx::vmwrite(F::VM_ENTRY_CONTROLS, entry);
     context_.restore_from(s);
-    // The guest's TSC goes on from the value it had when the source paused:
-    // the downtime does not show, and it never runs backwards.
-    tsc_offset_ = v.tsc - x86::rdtsc();
-    vmx::vmwrite(F::TSC_OFFSET, tsc_offset_);
-    vm_.restore_platform(s);
+    // The guest's TSC goes on from the records' (Vm::request_resume set the
+    // offset; the caller writes it): the downtime does not show, and it
+    // never runs backwards. The platform comes with vCPU 0's record.
+    if (index_ == 0) vm_.restore_platform(s);
 }
 
 }  // namespace hv

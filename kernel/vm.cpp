@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 
+#include <new>
+
 #include "arch/x86/cpu.h"
 #include "arch/x86/paging.h"
 #include "arch/x86/tsc.h"
@@ -10,6 +12,7 @@
 #include "kernel/guests.h"
 #include "kernel/multiboot2.h"
 #include "kernel/mmu_platform.h"
+#include "kernel/smp.h"
 #include "mm/frame_allocator.h"
 
 extern "C" void* memcpy(void*, const void*, size_t);
@@ -22,12 +25,27 @@ constexpr uint64_t k2M = 2ull << 20;
 
 }  // namespace
 
+Vm::Vm(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls, const mm::MmuSwitches& switches)
+    : id_(id), spec_(spec), controls_(controls), switches_(switches), console_(spec_.name),
+      vcpu_count_(spec.vcpus >= 1 && spec.vcpus <= kMaxVcpus ? spec.vcpus : 1),
+      legacy_(devices::ByteSink{&Vm::console_byte, this}, devices::ResetLine{&Vm::reset_line, this}) {
+    for (unsigned i = 0; i < vcpu_count_; ++i) new (vcpu_storage_[i]) Vcpu(*this, i, spec_.vcpu_cpu(i), controls);
+}
+
+Vm::~Vm() {
+    destroy();
+    for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).~Vcpu();
+}
+
 bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, size_t n) {
     pc_ = is_linux_image(image);
     if (spec_.mem_mib == 0) spec_.mem_mib = pc_ ? cmdline::kDefaultLinuxMemMib : cmdline::kDefaultGuestMemMib;
     // A Linux guest ends by resetting its machine (its /init's checks pass) unless told otherwise.
     if (pc_ && !spec_.has_expect) spec_.expect = Outcome::Reset;
     mem_bytes_ = spec_.mem_mib << 20;
+    // Its PC platform and its boot protocol are a uniprocessor's (no local
+    // APIC, no MP table): a Linux guest has one vCPU.
+    if (pc_ && vcpu_count_ > 1) return fail(why, n, "a Linux guest has one vCPU (vcpus=%u)", vcpu_count_);
     uint64_t image_bytes = image ? image->end - image->start : 0;
     linuxboot::LinuxLayout layout{};
     if (pc_) {
@@ -55,6 +73,7 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
         boot->abi_version = HV_ABI_VERSION;
         boot->mem_bytes = mem_bytes_;
         boot->tsc_hz = x86::tsc::hz();
+        boot->vcpus = vcpu_count_;
         format(boot->name, sizeof boot->name, "%s", spec_.name);
         format(boot->args, sizeof boot->args, "%s", spec_.args);
     }
@@ -68,20 +87,23 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
     mmu_ready_ = true;
     if (int e = mmu_.set_memory_region(0, 0, mem_bytes_ >> 12, backing_ >> 12, 0); e)
         return fail(why, n, "memslot 0: error %d", e);
-    // Flushes of this EPT go to the CPU of its (one) vCPU.
-    mmu_platform::place(mmu_.eptp(), vcpus_[0].cpu(), spec_.name);
+    // Flushes of this EPT go to every CPU that runs one of its vCPUs.
+    for (unsigned i = 0; i < vcpu_count_; ++i) mmu_platform::place(mmu_.eptp(), vcpu(i).cpu(), spec_.name);
     slots_[0] = {backing_, mem_bytes_, 0};
     // Through write_guest, so after slot 0 exists (the one path that dirty-logs).
     if (pc_ && !load_linux(layout, image, initrd, why, n)) return false;
     // After the boot state: a vCPU starts with the boot protocol's registers.
-    for (Vcpu& v : vcpus_)
-        if (!v.create(why, n)) return false;
+    for (unsigned i = 0; i < vcpu_count_; ++i)
+        if (!vcpu(i).create(why, n)) return false;
     return true;
 }
 
 void Vm::destroy() {
-    console_.flush();
-    for (Vcpu& v : vcpus_) v.destroy();
+    {
+        LockGuard g(console_lock_);
+        console_.flush();
+    }
+    for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).destroy();
     if (mmu_ready_) {
         // Zaps every mapping (flushing the TLBs of the CPUs that ran it) and
         // frees the tables after a grace period. No CPU runs this guest any
@@ -101,33 +123,54 @@ void Vm::destroy() {
 }
 
 void Vm::request_pause() {
-    for (Vcpu& v : vcpus_) v.request_pause();
+    for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).request_pause();
 }
 
 void Vm::request_resume() {
-    for (Vcpu& v : vcpus_) v.request_resume();
+    // One offset for all its vCPUs, so that they read one clock: the guest's
+    // TSC goes on from the latest record's (no vCPU sees it run backwards).
+    // Relaxed: each vCPU's CPU reads it after the acquire of its resume flag,
+    // which the request below sets with release.
+    uint64_t latest = 0;
+    bool any = false;
+    for (unsigned i = 0; i < vcpu_count_; ++i) {
+        uint64_t tsc;
+        if (vcpu(i).pending_tsc(tsc)) latest = any && latest > tsc ? latest : tsc, any = true;
+    }
+    if (any) __atomic_store_n(&tsc_offset_, latest - x86::rdtsc(), __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).request_resume();
 }
 
 void Vm::request_stop() {
-    for (Vcpu& v : vcpus_) v.request_stop();
+    for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).request_stop();
 }
 
 bool Vm::paused() const {
-    for (const Vcpu& v : vcpus_)
-        if (!v.paused()) return false;
+    for (unsigned i = 0; i < vcpu_count_; ++i)
+        if (!vcpu(i).paused()) return false;
     return true;
 }
 
 bool Vm::can_run() const {
-    for (const Vcpu& v : vcpus_)
-        if (v.can_run()) return true;
+    for (unsigned i = 0; i < vcpu_count_; ++i)
+        if (vcpu(i).can_run()) return true;
     return false;
 }
 
 VcpuStats Vm::stats() const {
     VcpuStats sum{};
-    for (const Vcpu& v : vcpus_) sum.add(v.stats());
+    for (unsigned i = 0; i < vcpu_count_; ++i) sum.add(vcpu(i).stats());
     return sum;
+}
+
+int Vm::start_vcpu(uint64_t index, uint64_t rip, uint64_t arg) {
+    if (index >= vcpu_count_ || arg > 0xffffffffull || rip > 0xffffffffull || !in_slot(rip, 1)) return -HV_EINVAL;
+    return vcpu(unsigned(index)).request_start(uint32_t(rip), uint32_t(arg)) ? 0 : -HV_EBUSY;
+}
+
+void Vm::console_write(const char* bytes, size_t n) {
+    LockGuard g(console_lock_);
+    for (size_t i = 0; i < n; ++i) console_.put(bytes[i]);
 }
 
 int Vm::add_window(const Window& w) {
@@ -278,7 +321,7 @@ int Vm::clear_dirty_log(const hv_clear_dirty_log& c, const uint64_t* bitmap) {
 }
 
 bool Vm::overlaps_mmio(uint64_t gpa, uint64_t size) const {
-    for (size_t i = 0; i < mmio_count_; ++i)
+    for (size_t i = 0, n = __atomic_load_n(&mmio_count_, __ATOMIC_ACQUIRE); i < n; ++i)
         if (mmio_[i].gpa < gpa + size && gpa < mmio_[i].gpa + HV_MMIO_SIZE) return true;
     return false;
 }
@@ -293,12 +336,15 @@ int Vm::register_mmio(uint64_t gpa, uint64_t size) {
     if (expected_backing(gpa, hpa) || expected_backing(gpa + size - 1, hpa)) return -HV_EEXIST;
     if (overlaps_mmio(gpa, size)) return -HV_EEXIST;
     if (mmio_count_ == HV_MMIO_MAX) return -HV_ENOSPC;
-    mmio_[mmio_count_++] = MmioRegion{gpa, {}, 0};
+    mmio_[mmio_count_] = MmioRegion{gpa, {}, 0};
+    // Release: a vCPU that faults there (mmio_region(), no lock) finds the
+    // region whole. Regions are only ever added.
+    __atomic_store_n(&mmio_count_, mmio_count_ + 1, __ATOMIC_RELEASE);
     return 0;
 }
 
 MmioRegion* Vm::mmio_region(uint64_t gpa) {
-    for (size_t i = 0; i < mmio_count_; ++i)
+    for (size_t i = 0, n = __atomic_load_n(&mmio_count_, __ATOMIC_ACQUIRE); i < n; ++i)
         if (mmio_[i].contains(gpa)) return &mmio_[i];
     return nullptr;
 }
@@ -307,11 +353,6 @@ bool Vm::read_guest(uint64_t gpa, void* dst, uint64_t n) const {
     if (!in_slot(gpa, n)) return false;
     memcpy(dst, x86::phys_to_virt(backing_ + gpa), n);
     return true;
-}
-
-const uint64_t* Vm::guest_words(uint64_t gpa, uint64_t n) const {
-    if (gpa % 8 || n > mem_bytes_ / 8 || !in_slot(gpa, n * 8)) return nullptr;
-    return x86::phys_to_virt<uint64_t>(backing_ + gpa);
 }
 
 void* Vm::guest_bytes(uint64_t gpa) const { return x86::phys_to_virt(backing_ + gpa); }
@@ -340,11 +381,19 @@ void Vm::stop(Outcome o, const char* fmt, ...) {
 }
 
 void Vm::vstop(Outcome o, const char* fmt, va_list ap) {
+    if (__atomic_exchange_n(&stopping_, true, __ATOMIC_ACQ_REL)) return;
     outcome_ = o;
     vformat(reason_, sizeof reason_, fmt, ap);
-    console_.flush();
+    {
+        LockGuard g(console_lock_);
+        console_.flush();
+    }
     // Release: the outcome and reason are complete before anyone sees it stopped.
     __atomic_store_n(&stopped_, true, __ATOMIC_RELEASE);
+    // Its other vCPUs leave it now, not at the end of their slices.
+    const unsigned self = smp::current_cpu();
+    for (unsigned i = 0; i < vcpu_count_; ++i)
+        if (vcpu(i).cpu() != self) smp::kick(vcpu(i).cpu());
     // Not how it was expected to end: the run's verdict is FAIL whatever the
     // others do, so they are stopped rather than left to run until a
     // watchdog (a source that only its failed migrator would stop).

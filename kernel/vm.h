@@ -43,14 +43,11 @@ struct Window {
 
 class Vm {
 public:
-    // Every guest has one vCPU for now (index 0, on the spec's CPU).
-    static constexpr unsigned kMaxVcpus = 1;
+    static constexpr unsigned kMaxVcpus = HV_MAX_VCPUS;
 
-    Vm(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls, const mm::MmuSwitches& switches)
-        : id_(id), spec_(spec), controls_(controls), switches_(switches), console_(spec_.name),
-          vcpus_{{*this, 0u, spec.cpu, controls}},
-          legacy_(devices::ByteSink{&Vm::console_byte, this}, devices::ResetLine{&Vm::reset_line, this}) {}
-    ~Vm() { destroy(); }
+    // Its spec.vcpus vCPUs, vCPU i on spec.vcpu_cpu(i).
+    Vm(unsigned id, const cmdline::GuestSpec& spec, const vmx::Controls& controls, const mm::MmuSwitches& switches);
+    ~Vm();
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
 
@@ -62,20 +59,23 @@ public:
     // A Linux bzImage (the boot protocol's magic numbers; create() checks the rest).
     static bool is_linux_image(const mb2::Module* image);
 
-    unsigned vcpu_count() const { return kMaxVcpus; }
-    Vcpu& vcpu(unsigned i) { return vcpus_[i]; }
-    const Vcpu& vcpu(unsigned i) const { return vcpus_[i]; }
+    unsigned vcpu_count() const { return vcpu_count_; }
+    Vcpu& vcpu(unsigned i) { return *reinterpret_cast<Vcpu*>(vcpu_storage_[i]); }
+    const Vcpu& vcpu(unsigned i) const { return *reinterpret_cast<const Vcpu*>(vcpu_storage_[i]); }
 
     // Acquire: whoever sees it stopped also sees its outcome and reason.
     bool stopped() const { return __atomic_load_n(&stopped_, __ATOMIC_ACQUIRE); }
     Outcome outcome() const { return outcome_; }
-    // Ends the guest with o and the reason, once: from any of its vCPUs'
-    // exits, or a hypercall of its own (guest_exit).
+    // Ends the guest with o and the reason: from any of its vCPUs' exits, or
+    // a hypercall of its own (guest_exit). The first stop wins (two vCPUs may
+    // stop it at once); the CPUs of its other vCPUs are kicked out of it.
     void stop(Outcome o, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
     void vstop(Outcome o, const char* fmt, va_list ap);
 
     // The control guest's requests, to every vCPU (each served by its own CPU).
     void request_pause();
+    // A resume applies the records set meanwhile: the guest's TSC goes on
+    // from the latest of them (tsc_offset()).
     void request_resume();
     void request_stop();
     // Every vCPU is parked.
@@ -123,9 +123,6 @@ public:
     // overflow-safe); false and nothing copied otherwise.
     bool in_slot(uint64_t gpa, uint64_t n) const { return gpa <= mem_bytes_ && n <= mem_bytes_ - gpa; }
     bool read_guest(uint64_t gpa, void* dst, uint64_t n) const;
-    // The hypervisor's read-only view of n 64-bit words of this guest's
-    // memory at gpa (8-byte aligned, inside slot 0), or nullptr.
-    const uint64_t* guest_words(uint64_t gpa, uint64_t n) const;
     // The one path by which the hypervisor writes into a guest's memory:
     // fill(p) writes the n bytes at p (the guest's [gpa, gpa + n)), then
     // every page written is marked dirty in the slot's log, so that a live
@@ -140,7 +137,17 @@ public:
         return true;
     }
     bool write_guest(uint64_t gpa, const void* src, uint64_t n);
-    GuestConsole& console() { return console_; }
+    // Its console, written by any of its vCPUs: bytes go in under a lock.
+    void console_write(const char* bytes, size_t n);
+    const GuestConsole& console() const { return console_; }
+    // The guest's TSC less the CPU's, the same for all its vCPUs (the VMCS's
+    // TSC offset): 0 until a resume applies a state record.
+    uint64_t tsc_offset() const { return __atomic_load_n(&tsc_offset_, __ATOMIC_RELAXED); }
+    // HV_HC_START_VCPU from one of its own vCPUs: 0 or a negative errno.
+    int start_vcpu(uint64_t index, uint64_t rip, uint64_t arg);
+    // Serialises the emulation of accesses to its MMIO regions (the test
+    // device's registers), which its vCPUs may make at once.
+    SpinLock& mmio_lock() { return mmio_lock_; }
     void record_memtest(const MemtestReport& r) { memtest_ = r; }
     void guest_exit(uint64_t status);
 
@@ -179,11 +186,18 @@ private:
     mm::MmuSwitches switches_;
     mm::Mmu mmu_;
     bool mmu_ready_ = false;
-    GuestConsole console_;
-    Vcpu vcpus_[kMaxVcpus];
+    SpinLock console_lock_;
+    GuestConsole console_;  // console_lock_
+    SpinLock mmio_lock_;
+    // Constructed in place, only the first vcpu_count_ (no hidden allocation,
+    // and no vCPU that does not exist).
+    alignas(Vcpu) unsigned char vcpu_storage_[kMaxVcpus][sizeof(Vcpu)];
+    unsigned vcpu_count_;
     uint64_t backing_ = 0;   // host-physical base of the slot
     uint64_t mem_bytes_ = 0;
     bool stopped_ = false;
+    bool stopping_ = false;  // the first stop() claims it (atomic)
+    uint64_t tsc_offset_ = 0;
     Window windows_[HV_MAP_MAX] = {};
     ServingLock slots_lock_;
     uint32_t writable_windows_onto_ = 0;  // other guests' writable windows onto slot 0 (slots_lock_)

@@ -143,7 +143,8 @@ Vcpu::Next Vcpu::on_io() {
         // A 32-bit IN zero-extends into RAX; 8/16-bit ones leave the rest.
         regs_.rax = size == 4 ? (v & mask) : (regs_.rax & ~mask) | (v & mask);
     } else if (port == kUartThr) {
-        vm_.console().put(char(regs_.rax & 0xff));
+        const char c = char(regs_.rax & 0xff);
+        vm_.console_write(&c, 1);
     }
     skip_instruction();
     return Next::Resume;
@@ -192,10 +193,14 @@ Vcpu::Next Vcpu::emulate_mmio(uint64_t gpa, MmioRegion& r) {
                     gpa, bytes[0], bytes[1], bytes[2], bytes[3], rip);
     uint64_t& reg = *gpr(regs_, insn.reg);
     uint64_t offset = gpa - r.gpa;
-    if (insn.store)
-        r.write(offset, insn.size == 4 ? uint32_t(reg) : reg, insn.size);
-    else
-        reg = insn.size == 4 ? uint32_t(r.read(offset)) : r.read(offset);  // 32-bit loads zero-extend
+    {
+        // The device's registers and access count are the guest's, shared by its vCPUs.
+        LockGuard g(vm_.mmio_lock());
+        if (insn.store)
+            r.write(offset, insn.size == 4 ? uint32_t(reg) : reg, insn.size);
+        else
+            reg = insn.size == 4 ? uint32_t(r.read(offset)) : r.read(offset);  // 32-bit loads zero-extend
+    }
     ++stats_.mmio_emulated;
     vmx::vmwrite(F::GUEST_RIP, rip + insn.length);
     return Next::Resume;

@@ -116,6 +116,7 @@ void Vcpu::write_linux_entry_state() {
 
 void Vm::console_byte(void* vm, uint8_t byte) {
     Vm* self = static_cast<Vm*>(vm);
+    LockGuard g(self->console_lock_);
     self->console_.put(char(byte));
     if (!self->panicked_ && self->console_.panic()) self->panicked_ = true;
 }
@@ -185,7 +186,7 @@ void Vm::restore_platform(const hv_guest_state& s) {
 uint64_t Vcpu::next_platform_event(uint64_t tsc) {
     const uint64_t next = vm_.next_platform_tick(guest_tsc(tsc));
     // One tick late rather than early: the fixed-point round trip truncates.
-    return next == devices::i8254::kNever ? ~0ull : vm_.guest_tsc_at(next + 1) - tsc_offset_;
+    return next == devices::i8254::kNever ? ~0ull : vm_.guest_tsc_at(next + 1) - vm_tsc_offset();
 }
 
 // ---- interrupts ----

@@ -2,6 +2,12 @@
 ; EBX = the hv_guest_boot address. We zero .bss, identity-map the first 4 GiB
 ; with 2 MiB pages (a control guest maps other guests' memory above its own),
 ; enter long mode and call guest_start(boot).
+;
+; Another vCPU (HV_HC_START_VCPU) enters at _ap_start in the same mode, with
+; ESI = its index and EDI = the runtime's start block for it (ap_start_block
+; in runtime.cpp: its stack top, at offset 0). It takes the boot vCPU's page
+; tables, which exist by then (only guest code running on them starts APs),
+; and calls guest_ap_start(index, block).
 
 bits 32
 
@@ -13,10 +19,29 @@ PTE_PW      equ 0x3                 ; present, writable
 PDE_PS_PW   equ 0x83                ; present, writable, 2 MiB page
 
 extern guest_start
+extern guest_ap_start
 extern __bss_start
 extern __bss_end
 global _start
+global _ap_start
 global guest_stack_top
+
+; PAE, the page tables at pml4, EFER.LME, paging on, our GDT. Clobbers EAX, ECX, EDX.
+%macro ENTER_PAGING 0
+    mov eax, cr4
+    or eax, CR4_PAE
+    mov cr4, eax
+    mov eax, pml4
+    mov cr3, eax
+    mov ecx, MSR_EFER
+    rdmsr
+    or eax, EFER_LME
+    wrmsr
+    mov eax, cr0
+    or eax, CR0_PG
+    mov cr0, eax
+    lgdt [gdt_desc]
+%endmacro
 
 section .text.entry
 _start:
@@ -55,20 +80,13 @@ _start:
     cmp ecx, 2048
     jb .fill
 
-    mov eax, cr4
-    or eax, CR4_PAE
-    mov cr4, eax
-    mov eax, pml4
-    mov cr3, eax
-    mov ecx, MSR_EFER
-    rdmsr
-    or eax, EFER_LME
-    wrmsr
-    mov eax, cr0
-    or eax, CR0_PG
-    mov cr0, eax
-    lgdt [gdt_desc]
+    ENTER_PAGING
     jmp 0x08:long_mode
+
+_ap_start:                          ; no stack until long mode: none is ours yet
+    mov ebp, esi                    ; index and block survive the RDMSR/WRMSR
+    ENTER_PAGING
+    jmp 0x08:ap_long_mode
 
 bits 64
 long_mode:
@@ -85,6 +103,19 @@ long_mode:
 .hang:
     hlt
     jmp .hang
+
+ap_long_mode:
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov fs, ax
+    mov gs, ax
+    mov esi, edi                    ; arg1: the start block (zero-extended)
+    mov rsp, [rsi]                  ; its stack top
+    mov edi, ebp                    ; arg0: the index
+    xor ebp, ebp
+    call guest_ap_start             ; does not return
 
 section .rodata
 align 8

@@ -39,8 +39,32 @@ inline uint64_t rdtsc() {
     return uint64_t(hi) << 32 | lo;
 }
 
-// printf onto the guest's console (the UART at HV_GUEST_CONSOLE_PORT).
+// printf onto the guest's console (the UART at HV_GUEST_CONSOLE_PORT). One
+// call's bytes stay together when several vCPUs print.
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// This guest's vCPUs (its description's vcpus=, default 1); index 0 runs
+// guest_main.
+unsigned vcpu_count();
+
+// Starts vCPU index (1..vcpu_count()-1) running fn(index, arg) on a stack of
+// its own (16 KiB), through HV_HC_START_VCPU; 0 or the hypercall's negative
+// errno. fn must not return: a vCPU cannot end alone; the guest ends when
+// one of its vCPUs exits (HV_HC_EXIT).
+int64_t start_vcpu(unsigned index, void (*fn)(unsigned index, void* arg), void* arg);
+
+// A lock between this guest's vCPUs (a test-and-set spinlock with PAUSE).
+class SpinLock {
+public:
+    void lock() {
+        while (__atomic_exchange_n(&taken_, true, __ATOMIC_ACQUIRE))
+            while (__atomic_load_n(&taken_, __ATOMIC_RELAXED)) asm volatile("pause");
+    }
+    void unlock() { __atomic_store_n(&taken_, false, __ATOMIC_RELEASE); }
+
+private:
+    bool taken_ = false;
+};
 
 }  // namespace hv::guest
 

@@ -3,6 +3,8 @@
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
+extern "C" char _ap_start[];  // entry.asm: where another vCPU enters
+
 namespace hv::guest {
 namespace {
 
@@ -14,6 +16,20 @@ inline uint8_t inb(uint16_t port) {
 }
 
 constexpr uint8_t kLsrThre = 0x20;
+
+const hv_guest_boot* the_boot;
+SpinLock print_lock;
+
+// What an AP needs before it has a stack: the entry code reads stack_top
+// (offset 0) from the block whose address is its EDI.
+struct ApStartBlock {
+    uint64_t stack_top;
+    void (*fn)(unsigned, void*);
+    void* arg;
+};
+constexpr size_t kApStackBytes = 16384;
+alignas(16) uint8_t ap_stacks[HV_MAX_VCPUS][kApStackBytes];
+ApStartBlock ap_blocks[HV_MAX_VCPUS];
 
 void putc(char c) {
     while (!(inb(HV_GUEST_CONSOLE_PORT + 5) & kLsrThre)) {
@@ -88,7 +104,21 @@ void print(const char* fmt, ...) {
     va_start(ap, fmt);
     size_t n = vformat(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    print_lock.lock();
     for (size_t i = 0; i < n && i < sizeof buf - 1; ++i) putc(buf[i]);
+    print_lock.unlock();
+}
+
+unsigned vcpu_count() { return the_boot->vcpus ? the_boot->vcpus : 1; }
+
+int64_t start_vcpu(unsigned index, void (*fn)(unsigned, void*), void* arg) {
+    if (index == 0 || index >= HV_MAX_VCPUS) return -HV_EINVAL;
+    ApStartBlock& b = ap_blocks[index];
+    b = ApStartBlock{reinterpret_cast<uint64_t>(ap_stacks[index] + kApStackBytes),
+                     fn, arg};
+    // Our image is linked below 4 GiB: the block's address fits EDI.
+    return hypercall(HV_HC_START_VCPU, index, reinterpret_cast<uint64_t>(_ap_start),
+                     reinterpret_cast<uint64_t>(&b));
 }
 
 void exit(uint64_t status) {
@@ -104,5 +134,14 @@ extern "C" [[noreturn]] void guest_start(const hv_guest_boot* boot) {
         print("bad boot block (magic 0x%x, ABI %u)\n", boot->magic, boot->abi_version);
         exit(125);
     }
+    the_boot = boot;
     exit(uint64_t(guest_main(Args{boot})));
+}
+
+extern "C" [[noreturn]] void guest_ap_start(unsigned index, const void* block) {
+    using namespace hv::guest;
+    const auto* b = static_cast<const ApStartBlock*>(block);
+    b->fn(index, b->arg);
+    // A vCPU cannot end alone (HLT stops the guest): it waits for the others.
+    for (;;) asm volatile("pause");
 }

@@ -9,7 +9,9 @@
  * How a guest starts: the hypervisor loads the guest's flat image at
  * HV_GUEST_LOAD_GPA and enters it there in 32-bit protected mode with flat
  * 4 GiB segments, paging off, interrupts off, and EBX = HV_GUEST_BOOT_GPA,
- * where a struct hv_guest_boot describes the guest. */
+ * where a struct hv_guest_boot describes the guest. That is its boot vCPU,
+ * index 0; a guest with several (vcpus= in its description) starts each
+ * other one with HV_HC_START_VCPU. */
 #ifndef HV_HYPERCALL_H
 #define HV_HYPERCALL_H
 
@@ -17,7 +19,7 @@
 
 #include "platform_state.h"
 
-#define HV_ABI_VERSION 2u
+#define HV_ABI_VERSION 3u
 
 #define HV_GUEST_BOOT_GPA 0x1000u
 #define HV_GUEST_LOAD_GPA 0x100000u
@@ -33,7 +35,12 @@ struct hv_guest_boot {
     char name[HV_GUEST_NAME_MAX];   /* NUL-terminated */
     char args[HV_GUEST_ARGS_MAX];   /* "key=value,key=value", NUL-terminated */
     uint64_t tsc_hz;                /* the TSC's frequency, as the hypervisor measured it */
+    uint32_t vcpus;                 /* its vCPUs, 1..HV_MAX_VCPUS; index 0 is the boot vCPU */
+    uint32_t reserved;
 };
+
+/* vCPUs per guest. */
+#define HV_MAX_VCPUS 4u
 
 /* Call numbers. */
 enum hv_hypercall {
@@ -48,8 +55,10 @@ enum hv_hypercall {
      * named by id: their position on the kernel command line, from 0. */
     HV_HC_PAUSE = 5,          /* (id) -> 0 once paused, -EAGAIN until then */
     HV_HC_RESUME = 6,         /* (id) -> 0 */
-    HV_HC_GET_STATE = 7,      /* (id, gpa, size) -> bytes: struct hv_guest_state; paused only */
-    HV_HC_SET_STATE = 8,      /* (id, gpa, size) -> 0; applied when resumed; paused only */
+    HV_HC_GET_STATE = 7,      /* (id, gpa, size, vcpu) -> bytes: struct hv_guest_state of
+                                 that vCPU; paused only */
+    HV_HC_SET_STATE = 8,      /* (id, gpa, size) -> 0: for the record's vcpu_index;
+                                 applied when resumed; paused only */
     HV_HC_MAP_GUEST = 9,      /* (id, gpa, flags) -> bytes mapped: the guest's whole
                                  memory appears in the caller's at gpa */
     HV_HC_STOP_GUEST = 10,    /* (id) -> 0: the guest is stopped for good */
@@ -61,7 +70,19 @@ enum hv_hypercall {
     HV_HC_CREATE_GUEST = 16,      /* (gpa, len of a guest description) -> the new guest's id */
     HV_HC_ENABLE_CAP = 17,        /* (id, cap, flags) -> 0 */
     HV_HC_UNMAP_GUEST = 18,       /* (gpa) -> 0: the caller's window at gpa is gone */
+    HV_HC_START_VCPU = 19,        /* (index, rip, arg) -> 0: the caller's vCPU `index`
+                                     starts at rip (see below) */
 };
+
+/* HV_HC_START_VCPU: the caller starts one of its own vCPUs (1..vcpus-1),
+ * once, as a SIPI starts an AP. The vCPU enters at rip (below 4 GiB, inside
+ * the caller's memory) in the state the boot vCPU started in (32-bit
+ * protected mode, flat segments, paging and interrupts off, its x87/SSE and
+ * every other register as at boot) with EBX = HV_GUEST_BOOT_GPA, ESI = its
+ * index and EDI = arg (a 32-bit value). -EINVAL for an index the guest does
+ * not have, rip outside its memory or arg above 32 bits; -EBUSY if that vCPU
+ * has started already (index 0 always has). Until it starts a vCPU does not
+ * run; a pause, the state record and a stop include it all the same. */
 
 /* HV_HC_ENABLE_CAP: KVM_ENABLE_CAP's dirty-log capability, with KVM's numbers.
  * flags 0 turns manual protection off again. Only while no slot logs. */
@@ -172,6 +193,7 @@ struct hv_vcpu_state {
 
 #define HV_ACTIVITY_ACTIVE 0u
 #define HV_ACTIVITY_HLT 1u /* PC-platform guests only: woken by their next interrupt */
+#define HV_ACTIVITY_WAIT_START 2u /* a vCPU other than 0 not started yet (HV_HC_START_VCPU) */
 
 /* The x87/SSE/AVX/... state in XSAVE's standard (uncompacted) format (Intel
  * SDM Vol. 1, 13.4), or FXSAVE's 512 bytes on a CPU without XSAVE. */
@@ -179,7 +201,7 @@ struct hv_vcpu_state {
 
 /* The state record: HV_HC_GET_STATE writes it, HV_HC_SET_STATE takes it. */
 #define HV_STATE_MAGIC 0x54535648u /* "HVST" */
-#define HV_STATE_VERSION 1u
+#define HV_STATE_VERSION 2u /* 1: no vcpu_index, vcpu_count (one vCPU per guest) */
 #define HV_STATE_PC_PLATFORM 1u /* flags: platform is valid (a Linux guest's devices) */
 
 struct hv_guest_state {
@@ -188,7 +210,8 @@ struct hv_guest_state {
     uint32_t size;    /* sizeof(struct hv_guest_state) */
     uint32_t flags;   /* HV_STATE_PC_PLATFORM */
     uint32_t xsave_bytes; /* the part of xsave[] in use: the CPU's area size */
-    uint32_t reserved;
+    uint16_t vcpu_index;  /* whose record this is: one record per vCPU */
+    uint16_t vcpu_count;  /* the guest's vCPUs: a destination must have as many */
     uint64_t platform_tsc0; /* the guest TSC at the platform's tick 0 */
     struct hv_vcpu_state vcpu;
     uint8_t xsave[HV_XSAVE_AREA_MAX];
@@ -223,12 +246,16 @@ struct hv_stats {
  * The line status register reads as "transmitter empty". */
 #define HV_GUEST_CONSOLE_PORT 0x3f8u
 
-/* The dirtier guest's progress, where a migrator can read it. */
+/* The dirtier guest's progress, where a migrator can read it: one record per
+ * vCPU that writes, vCPU i's at HV_DIRTIER_PROGRESS_GPA + i * sizeof (one
+ * 64-byte cache line each), vCPU 0's first and where it always was. */
 #define HV_DIRTIER_PROGRESS_GPA 0x2000u
 #define HV_DIRTIER_MAGIC 0x54524944u /* "DIRT" */
 struct hv_dirtier_progress {
     uint32_t magic;
-    uint32_t reserved;
+    /* In vCPU 0's record: how many vCPUs write and publish a record (0 from
+     * a writer that predates it: read as 1). 0 in the others'. */
+    uint32_t vcpus;
     uint64_t passes; /* completed passes; a resumed copy continues from here */
     uint64_t pages;  /* written per pass */
     /* TSC cycles of the last pass and of all passes (dirty_log_perf_test's
@@ -237,6 +264,11 @@ struct hv_dirtier_progress {
     /* The guest's TSC when the last pass ended: a migrated copy's goes on
      * from the source's (the state record's vcpu.tsc). */
     uint64_t last_pass_end;
+    /* Where this vCPU writes: page k of a pass is the 64-bit word at
+     * base + k * stride * 4096, which holds pass << 32 | its GPA >> 12
+     * (0 before the first pass); pages = 0 when the writer says nothing. */
+    uint64_t base, stride;
 };
+#define HV_DIRTIER_PROGRESS_SIZE 64u
 
 #endif /* HV_HYPERCALL_H */
