@@ -83,9 +83,11 @@ public:
     bool request_start(uint32_t rip, uint32_t arg);
     // Its guest has stopped (any vCPU's exit may stop it).
     bool stopped() const;
-    // Runs, or will at its CPU's next round (a resume is pending).
+    // Runs, or will at its CPU's next round (a resume or a start is
+    // pending). A vCPU never started cannot resume anyone.
     bool can_run() const {
-        return !stopped() && (!paused() || !__atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE));
+        return !stopped() && __atomic_load_n(&claimed_, __ATOMIC_ACQUIRE) &&
+               (!paused() || !__atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE));
     }
     // The record taken when it parked, given to f while it stays parked
     // (the lock its CPU takes to unpark); false if it is not paused.
