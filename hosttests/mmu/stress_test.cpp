@@ -340,7 +340,7 @@ TEST_P(DirtyLogStress, ZeroLostDirtyPages) {
   const DirtyLogParams prm = GetParam();
   constexpr uint64_t kPages = 8 * 512;  // 8 huge pages before logging
   constexpr uint64_t kBase = 0x100000;  // 4 GiB, 2M-aligned; backing aligned too
-  constexpr unsigned kVcpus = 2;
+  constexpr unsigned kVcpus = 3;  // vCPU 0 writes in order, the others at random: one MMU, three faulting
   host::Arena arena(8192);
   Epoch e;
   e.init(arena.platform(), 1 << 14);
