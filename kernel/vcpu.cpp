@@ -118,7 +118,14 @@ bool Vcpu::stopped() const { return vm_.stopped(); }
 Vcpu::Next Vcpu::stop(Outcome o, const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vm_.vstop(o, fmt, ap);
+    if (vm_.vcpu_count() == 1) {
+        vm_.vstop(o, fmt, ap);
+    } else {
+        // Which of its vCPUs ended the guest, and why.
+        char why[160];
+        vformat(why, sizeof why, fmt, ap);
+        vm_.stop(o, "vCPU %u: %s", index_, why);
+    }
     va_end(ap);
     return Next::Stop;
 }
