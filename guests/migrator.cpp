@@ -10,17 +10,29 @@
 //   4. pause the source, copy the last dirty pages and the state record
 //      (struct hv_guest_state: registers, XSAVE, MSRs, TSC, devices),
 //      compare all memory word for word, resume the destination
-//   5. watch the destination go on (two dirtier passes, or two console
-//      lines of any other guest), stop the source for good
+//   5. watch the destination go on (two dirtier passes on each of its
+//      writing vCPUs, or two console lines of any other guest), stop the
+//      source for good
 // With hops=N the destination becomes the next hop's source: A -> B -> C.
+// A source with several vCPUs: its count is in each vCPU's state record
+// (vcpu_count); the migrator carries one record per vCPU (GET_STATE with
+// the vCPU's index, SET_STATE on the destination, which must have as many)
+// and checks every writing vCPU of a dirtier (struct hv_dirtier_progress,
+// one per vCPU) goes on in the destination, its TSC from its own record's.
 // One row per round: pages dirtied, harvest and copy cycles, splits,
 // write-protection faults, how many of them the fast path fixed, the
 // source's average cycles per fault (what dirtying memory costs it), the
 // page-modification log entries taken (dirty_log=pml), and the downtime the
 // next stop would cost at the copy rate measured so far.
 //   args: src=ID, dst=ID (command-line positions; dst=create: create it
-//         with HV_HC_CREATE_GUEST, on CPU dst_cpu, default 0, expecting
-//         dst_expect, default stopped), after=N dirtier passes before
+//         with HV_HC_CREATE_GUEST, with as many vCPUs as the source (read
+//         from its state record in a short pause before the migration
+//         starts), on CPU dst_cpu, default 0, or with dst_cpus=A-B its
+//         vCPU i on CPU A + i mod (B-A+1): without dst_cpus= every vCPU of
+//         it runs on dst_cpu, time-sliced, which any machine can do but
+//         which is slower than a source with a CPU per vCPU; expecting
+//         dst_expect, default stopped; dst=none: no migration, for
+//         pauses=), after=N dirtier passes on every writing vCPU before
 //         starting (default 1), after_lines=N (a source that is not the
 //         dirtier, e.g. Linux: start once it has printed N console lines,
 //         and judge the destination by its console lines), rounds=N
@@ -37,7 +49,13 @@
 //         a new attempt starts from a full copy), cost=1 (after logging is
 //         on, wait for two of the source's passes before the full copy and
 //         print what logging cost its vCPU per page: tools/hv perf),
-//         timeout_s=S (how long to wait for a guest's progress, default 300)
+//         timeout_s=S (how long to wait for a guest's progress, default 300),
+//         pauses=N (a dirtier source: before the migration, pause and resume
+//         it N times; while it is paused, its vCPUs must not move, each
+//         vCPU's record must name it and the vCPU count, and every word of
+//         its working sets must hold the pass it completed or the one in
+//         progress; after each resume every writing vCPU must go on two
+//         passes)
 #include "guests/runtime/guest.h"
 #include "kernel/format.h"
 
@@ -53,20 +71,59 @@ constexpr uint64_t kMaxPages = HV_MAX_SLOT_BYTES >> 12;
 
 uint64_t bitmap[kMaxPages / 64];
 
-volatile hv_dirtier_progress* progress_at(uint64_t window) {
-    return reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA);
+// The dirtier's progress record of its vCPU `vcpu`, behind `window`.
+volatile hv_dirtier_progress* progress_at(uint64_t window, unsigned vcpu = 0) {
+    return reinterpret_cast<volatile hv_dirtier_progress*>(window + HV_DIRTIER_PROGRESS_GPA) + vcpu;
 }
 
-uint64_t passes_at(uint64_t window) { return progress_at(window)->passes; }
+uint64_t passes_at(uint64_t window, unsigned vcpu = 0) { return progress_at(window, vcpu)->passes; }
 
-// Waits until the dirtier behind `window` has completed `pass` passes; false
-// after progress_timeout TSC cycles without.
-bool wait_for_pass(uint64_t window, uint64_t pass) {
-    for (uint64_t t0 = rdtsc(); passes_at(window) < pass;) {
+// How many of the dirtier's vCPUs write and publish progress (vCPU 0's
+// record says; a writer that predates the field leaves 0: one).
+unsigned writers_at(uint64_t window) {
+    const uint32_t n = progress_at(window)->vcpus;
+    return n == 0 ? 1 : n > HV_MAX_VCPUS ? HV_MAX_VCPUS : n;
+}
+
+// Waits until the dirtier behind `window` has completed `pass` passes on
+// vCPU `vcpu`; false after progress_timeout TSC cycles without.
+bool wait_for_pass(uint64_t window, uint64_t pass, unsigned vcpu = 0) {
+    for (uint64_t t0 = rdtsc(); passes_at(window, vcpu) < pass;) {
         if (rdtsc() - t0 > progress_timeout) return false;
         asm volatile("pause");
     }
     return true;
+}
+
+// Every writing vCPU's pass count, read once.
+struct Passes {
+    unsigned n = 0;
+    uint64_t v[HV_MAX_VCPUS] = {};
+    static Passes at(uint64_t window) {
+        Passes p;
+        p.n = writers_at(window);
+        for (unsigned i = 0; i < p.n; ++i) p.v[i] = passes_at(window, i);
+        return p;
+    }
+    // "12" or "12 11 13": one per vCPU.
+    const char* str() const {
+        size_t k = 0;
+        text[0] = '\0';
+        for (unsigned i = 0; i < n; ++i)
+            k += hv::format(text + k, sizeof text - k, i ? " %lu" : "%lu", v[i]);
+        return text;
+    }
+
+private:
+    mutable char text[HV_MAX_VCPUS * 21] = {};
+};
+
+// Until every writing vCPU behind `window` is `more` passes past `from`;
+// the first that is not within progress_timeout, or -1.
+int wait_for_all(uint64_t window, const Passes& from, uint64_t more) {
+    for (unsigned i = 0; i < from.n; ++i)
+        if (!wait_for_pass(window, from.v[i] + more, i)) return int(i);
+    return -1;
 }
 
 // What dirty logging costs the source's vCPU (dirty_log_perf_test's "dirty
@@ -252,8 +309,10 @@ int cancel(uint64_t src, uint64_t bytes, Row& row) {
     }
     uint64_t t1 = rdtsc();
     row.print_row("log-off", 0, t1 - t0, 0, 0);
-    if (!wait_for_pass(kSrcWindow, passes_at(kSrcWindow) + 2)) {
-        print("migrator: source stuck at pass %lu after logging stopped\n", passes_at(kSrcWindow));
+    const Passes from = Passes::at(kSrcWindow);
+    if (int stuck = wait_for_all(kSrcWindow, from, 2); stuck >= 0) {
+        print("migrator: source's vCPU %d stuck at pass %lu after logging stopped\n", stuck,
+              passes_at(kSrcWindow, unsigned(stuck)));
         return 5;
     }
     hv_guest_stats s = stats(src);
@@ -291,23 +350,76 @@ struct Options {
     Progress progress;
 };
 
-// The dirtier at the destination stamps its passes with its TSC: it must go
-// on from the record's (offset when it resumed, after `resumed_after` on
-// this CPU's TSC, which is the same clock on this machine), so that it lies
-// in [tsc, tsc + now - resumed_after]. Without the offset it would be the
-// CPU's and exceed that by the downtime and the verification.
-bool tsc_went_on(uint64_t tsc, uint64_t resumed_after) {
-    const uint64_t end = progress_at(kDstWindow)->last_pass_end, bound = rdtsc() - resumed_after;
-    if (end < tsc || end - tsc > bound) {
-        print("migrator: TSC: the destination's did not go on from the record's: %lu, the record %lu, at most %lu "
-              "later\n", end, tsc, bound);
-        return false;
+// The dirtier at the destination stamps its passes with its TSC. A guest's
+// vCPUs read one clock, which the destination resumes from the latest
+// record's (the last vCPU to park; offset when it resumed, after
+// `resumed_after` on this CPU's TSC, which is the same clock on this
+// machine): each writing vCPU's stamp must lie in [tsc, tsc + now -
+// resumed_after], tsc the latest record's, so no vCPU's clock went back and
+// none skipped the downtime. Without the offset it would be the CPU's and
+// exceed that by the downtime and the verification.
+bool tsc_went_on(const hv_guest_state* records, unsigned vcpus, unsigned writers, uint64_t resumed_after) {
+    uint64_t end[HV_MAX_VCPUS], tsc = 0;
+    unsigned latest = 0;
+    for (unsigned i = 0; i < writers; ++i) end[i] = progress_at(kDstWindow, i)->last_pass_end;
+    const uint64_t bound = rdtsc() - resumed_after;
+    for (unsigned i = 0; i < vcpus; ++i)
+        if (records[i].vcpu.tsc > tsc) tsc = records[i].vcpu.tsc, latest = i;
+    char since[HV_MAX_VCPUS * 22];
+    size_t k = 0;
+    for (unsigned i = 0; i < writers; ++i) {
+        if (end[i] < tsc || end[i] - tsc > bound) {
+            print("migrator: TSC: the destination's did not go on from the record's: %lu, the record %lu, at most %lu "
+                  "later (vCPU %u; the record of vCPU %u)\n", end[i], tsc, bound, i, latest);
+            return false;
+        }
+        k += hv::format(since + k, sizeof since - k, i ? " +%lu" : "+%lu", end[i] - tsc);
     }
-    print("migrator: TSC: the destination's went on from the record's (+%lu cycles since its resume)\n", end - tsc);
+    if (writers > 1)
+        print("migrator: TSC: the destination's went on from the record's on all %u vCPUs (%s cycles since its "
+              "resume, from vCPU %u's, the latest)\n", writers, since, latest);
+    else
+        print("migrator: TSC: the destination's went on from the record's (%s cycles since its resume)\n", since);
     return true;
 }
 
-hv_guest_state state;
+// One record per vCPU of the guest being migrated.
+hv_guest_state states[HV_MAX_VCPUS];
+
+// Every vCPU's record of the paused `src` into states[]: vCPU 0's
+// vcpu_count says how many there are, and each must name its vCPU and that
+// count. Their number, or 0 after saying why not; *got: vCPU 0's GET_STATE.
+unsigned get_records(uint64_t src, int64_t* got) {
+    *got = hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&states[0]), sizeof states[0], 0);
+    const unsigned n = states[0].vcpu_count;
+    if (*got != sizeof states[0] || states[0].vcpu_index != 0 || n < 1 || n > HV_MAX_VCPUS) {
+        print("migrator: get_state(vCPU 0) -> %ld: a record of vCPU %u of %u\n", *got, states[0].vcpu_index, n);
+        return 0;
+    }
+    for (unsigned i = 1; i < n; ++i) {
+        const int64_t g = hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&states[i]), sizeof states[i], i);
+        if (g != sizeof states[i] || states[i].vcpu_index != i || states[i].vcpu_count != n) {
+            print("migrator: get_state(vCPU %u) -> %ld: a record of vCPU %u of %u, vCPU 0's says %u\n", i, g,
+                  states[i].vcpu_index, states[i].vcpu_count, n);
+            return 0;
+        }
+    }
+    return n;
+}
+
+// Every record onto `dst`; 0 or the first refusal.
+int64_t set_records(uint64_t dst, unsigned n) {
+    for (unsigned i = 0; i < n; ++i)
+        if (int64_t s = hypercall(HV_HC_SET_STATE, dst, reinterpret_cast<uint64_t>(&states[i]), sizeof states[i]); s) {
+            print("migrator: set_state(vCPU %u of %u) -> %ld\n", i, n, s);
+            return s;
+        }
+    return 0;
+}
+
+const char* activity(uint32_t a) {
+    return a == HV_ACTIVITY_ACTIVE ? "active" : a == HV_ACTIVITY_HLT ? "hlt" : a == HV_ACTIVITY_WAIT_START ? "not started" : "?";
+}
 
 // One migration of src into dst (both mapped: kSrcWindow, kDstWindow), src
 // running, dst paused. 0, or the exit status for the run.
@@ -344,15 +456,15 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
         for (uint64_t p = 0; p < pages; ++p) copy_page(p);
     }
     uint64_t t_copy = rdtsc();
-    int64_t g = hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&state), sizeof state);
-    int64_t s = g == sizeof state ? hypercall(HV_HC_SET_STATE, dst, reinterpret_cast<uint64_t>(&state), sizeof state)
-                                  : g;
+    int64_t g = 0, s = 0;
+    const unsigned vcpus = get_records(src, &g);
+    if (vcpus) s = set_records(dst, vcpus);
     uint64_t t_state = rdtsc();
-    if (g != sizeof state || s) {
+    if (!vcpus || s) {
         // The destination has no state to go on from: it stays paused, and
         // the source goes on as if nothing had happened.
         int64_t r = hypercall(HV_HC_RESUME, src);
-        print("migrator: the state record did not pass (get %ld, set %ld): the source is resumed (%ld), the "
+        print("migrator: the state records did not pass (get %ld, set %ld): the source is resumed (%ld), the "
               "destination stays paused\n", g, s, r);
         return 4;
     }
@@ -370,14 +482,26 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
     // whose leaf counts walk the source's EPT (800k cycles for a 128 MiB
     // Linux in Bochs, four times the last copy). The source is paused: its
     // count is the one it stopped at. The destination's progress starts at
-    // the source's pass count (in the memory just copied), or at its own
+    // the source's pass counts (in the memory just copied), or at its own
     // console's line count, which it has just begun.
-    const uint64_t paused_at = o.progress.at(src, kSrcWindow);
-    const uint64_t base = o.progress.lines ? o.progress.at(dst, kDstWindow) : paused_at;
+    const bool lines = o.progress.lines;
+    const Passes paused_at = lines ? Passes{} : Passes::at(kSrcWindow);
+    const uint64_t paused_line = lines ? o.progress.at(src, kSrcWindow) : paused_at.v[0];
+    const uint64_t base = lines ? o.progress.at(dst, kDstWindow) : paused_line;
     row.print_row("final", last, 0, t_copy - t0, 0);
     print("migrator: paused at %s %lu, rip=0x%lx, tsc=%lu, state record %ld bytes%s, set %ld, resume %ld\n",
-          o.progress.unit(), paused_at, state.vcpu.rip, state.vcpu.tsc, g,
-          state.flags & HV_STATE_PC_PLATFORM ? " with PC devices" : "", s, r);
+          o.progress.unit(), paused_line, states[0].vcpu.rip, states[0].vcpu.tsc, g,
+          states[0].flags & HV_STATE_PC_PLATFORM ? " with PC devices" : "", s, r);
+    if (vcpus > 1) {
+        print("migrator: %u vCPUs, a record each\n", vcpus);
+        for (unsigned i = 0; i < vcpus; ++i)
+            if (i < paused_at.n)
+                print("migrator: vCPU %u: %s at pass %lu, rip=0x%lx, tsc=%lu\n", i, activity(states[i].vcpu.activity),
+                      paused_at.v[i], states[i].vcpu.rip, states[i].vcpu.tsc);
+            else
+                print("migrator: vCPU %u: %s, rip=0x%lx, tsc=%lu\n", i, activity(states[i].vcpu.activity),
+                      states[i].vcpu.rip, states[i].vcpu.tsc);
+    }
     const uint64_t downtime = (t_state - t0) + (t_resume - t_verify);
     print("migrator: downtime %lu TSC cycles (%lu us): pause %lu, last harvest and copy %lu, state record %lu, "
           "resume %lu (verification %lu not counted)\n", downtime, us(downtime), t_paused - t0, t_copy - t_paused,
@@ -393,25 +517,147 @@ int migrate(uint64_t src, uint64_t dst, uint64_t bytes, const Options& o, bool s
     hypercall(HV_HC_STOP_GUEST, src);
 
     // The workload goes on in the destination, from where the source stopped.
-    const uint64_t now = o.progress.wait(dst, kDstWindow, base + 2);
-    if (now == ~0ull) {
-        print("migrator: the destination ended by itself after going on (its outcome is the run's verdict)\n");
-    } else if (now < base + 2) {
-        print("migrator: destination stuck at %s %lu\n", o.progress.unit(), now);
-        return 5;
-    } else {
-        print("migrator: destination at %s %lu and going on\n", o.progress.unit(), now);
-        if (!o.progress.lines && !tsc_went_on(state.vcpu.tsc, t_verify)) return 6;
-        if (stop_destination) hypercall(HV_HC_STOP_GUEST, dst);
+    if (lines) {
+        const uint64_t now = o.progress.wait(dst, kDstWindow, base + 2);
+        if (now == ~0ull) {
+            print("migrator: the destination ended by itself after going on (its outcome is the run's verdict)\n");
+        } else if (now < base + 2) {
+            print("migrator: destination stuck at %s %lu\n", o.progress.unit(), now);
+            return 5;
+        } else {
+            print("migrator: destination at %s %lu and going on\n", o.progress.unit(), now);
+        }
+        return mismatched_words ? 1 : 0;
     }
+    // Every writing vCPU of it: two passes on from where it was paused.
+    if (int stuck = wait_for_all(kDstWindow, paused_at, 2); stuck >= 0) {
+        if (paused_at.n > 1)
+            print("migrator: destination stuck: its vCPU %d at pass %lu, paused at %lu (every vCPU: %s)\n", stuck,
+                  passes_at(kDstWindow, unsigned(stuck)), paused_at.v[stuck], Passes::at(kDstWindow).str());
+        else
+            print("migrator: destination stuck at pass %lu\n", passes_at(kDstWindow));
+        return 5;
+    }
+    Passes now = paused_at;
+    for (unsigned i = 0; i < now.n; ++i) now.v[i] = passes_at(kDstWindow, i);
+    if (now.n > 1)
+        print("migrator: destination at pass %lu and going on, every one of its %u writing vCPUs: passes %s, paused "
+              "at %s\n", now.v[0], now.n, now.str(), paused_at.str());
+    else
+        print("migrator: destination at pass %lu and going on\n", now.v[0]);
+    if (!tsc_went_on(states, vcpus, paused_at.n, t_verify)) return 6;
+    if (stop_destination) hypercall(HV_HC_STOP_GUEST, dst);
     return mismatched_words ? 1 : 0;
 }
 
-// A destination of `mib` MiB created for this hop, paused; its id or < 0.
-int64_t create_destination(const char* name, uint64_t mib, uint64_t cpu, const char* expect) {
+// Words of the paused dirtier behind `window` (`bytes` mapped) that hold
+// neither the pass its vCPU completed (`at`) nor the one in progress; the
+// pages checked in *checked.
+uint64_t wrong_words(uint64_t window, uint64_t bytes, const Passes& at, uint64_t* checked) {
+    uint64_t wrong = 0;
+    *checked = 0;
+    for (unsigned i = 0; i < at.n; ++i) {
+        volatile hv_dirtier_progress* p = progress_at(window, i);
+        const uint64_t pages = p->pages, base = p->base, step = p->stride * 4096, done = at.v[i];
+        if (!pages || !step || base >= bytes || (pages - 1) * step >= bytes - base) continue;
+        for (uint64_t k = 0; k < pages; ++k) {
+            const uint64_t gpa = base + k * step, w = *reinterpret_cast<volatile uint64_t*>(window + gpa);
+            const uint64_t pass = w >> 32;
+            const bool ok = (w & 0xffffffffu) == gpa >> 12 ? pass == done || pass == done + 1 : w == 0 && done == 0;
+            if (!ok && wrong++ < 4)
+                print("migrator: vCPU %u's page at GPA 0x%lx holds 0x%lx, after %lu passes\n", i, gpa, w, done);
+        }
+        *checked += pages;
+    }
+    return wrong;
+}
+
+// pauses=N: the dirtier source is paused and resumed N times while it
+// writes. 0, or the exit status for the run.
+int pause_cycles(uint64_t src, uint64_t bytes, uint64_t cycles) {
+    for (uint64_t c = 1; c <= cycles; ++c) {
+        const uint64_t t0 = rdtsc();
+        if (int64_t r = pause_guest(src); r) {
+            print("migrator: pause %lu: -> %ld\n", c, r);
+            return 3;
+        }
+        const uint64_t t_paused = rdtsc();
+        const Passes at = Passes::at(kSrcWindow);
+        int64_t g;
+        const unsigned vcpus = get_records(src, &g);
+        if (!vcpus) return 4;
+        // Still: no vCPU moves for twice the slowest one's last pass, and
+        // for two time slices at least (a vCPU that shares its CPU waits one
+        // out between its turns; the scheduler's slice is 2^22 TSC cycles).
+        uint64_t still = 1ull << 23;
+        for (unsigned i = 0; i < at.n; ++i) {
+            const uint64_t twice = 2 * progress_at(kSrcWindow, i)->last_pass_cycles;
+            still = twice > still ? twice : still;
+        }
+        if (still > progress_timeout / 8) still = progress_timeout / 8;
+        for (uint64_t t1 = rdtsc(); rdtsc() - t1 < still;) asm volatile("pause");
+        for (unsigned i = 0; i < at.n; ++i)
+            if (passes_at(kSrcWindow, i) != at.v[i]) {
+                print("migrator: pause %lu: vCPU %u went from pass %lu to %lu while paused\n", c, i, at.v[i],
+                      passes_at(kSrcWindow, i));
+                return 7;
+            }
+        uint64_t checked;
+        if (uint64_t wrong = wrong_words(kSrcWindow, bytes, at, &checked); wrong || !checked) {
+            print("migrator: pause %lu: %lu of %lu pages hold a wrong word\n", c, wrong, checked);
+            return 1;
+        }
+        if (int64_t r = hypercall(HV_HC_RESUME, src); r) {
+            print("migrator: pause %lu: resume -> %ld\n", c, r);
+            return 3;
+        }
+        if (int stuck = wait_for_all(kSrcWindow, at, 2); stuck >= 0) {
+            print("migrator: pause %lu: after the resume, vCPU %d stuck at pass %lu (paused at %lu)\n", c, stuck,
+                  passes_at(kSrcWindow, unsigned(stuck)), at.v[stuck]);
+            return 5;
+        }
+        // (A console line holds 160 bytes: at most ~130 here.)
+        print("migrator: pause %lu of %lu: in %lu cycles, at passes %s, still for %lu cycles, %u records, %lu pages "
+              "right; resumed: %s\n", c, cycles, t_paused - t0, at.str(), still, vcpus, checked,
+              Passes::at(kSrcWindow).str());
+    }
+    print("migrator: %lu pauses and resumes: every vCPU stood still while paused and went on after, its memory "
+          "checked\n", cycles);
+    return 0;
+}
+
+// The source's vCPU count, for a destination created with as many: vCPU
+// 0's state record says, and records are read from paused guests only, so
+// the source is paused for the time of one HV_HC_GET_STATE. 0 if not known.
+unsigned probe_vcpus(uint64_t src) {
+    const uint64_t t0 = rdtsc();
+    const int64_t p = pause_guest(src);
+    const int64_t g = p ? p : hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&states[0]), sizeof states[0], 0);
+    const int64_t r = p ? 0 : hypercall(HV_HC_RESUME, src);
+    const uint64_t t1 = rdtsc();
+    const unsigned n = states[0].vcpu_count;
+    if (p || g != sizeof states[0] || r || n < 1 || n > HV_MAX_VCPUS) {
+        print("migrator: the source's vCPU count is not known: pause %ld, get_state %ld (vcpu_count %u), resume %ld\n",
+              p, g, n, r);
+        return 0;
+    }
+    print("migrator: the source has %u vCPU%s (its record, read in a pause of %lu cycles before the migration)\n", n,
+          n == 1 ? "" : "s", t1 - t0);
+    return n;
+}
+
+// A destination of `mib` MiB with `vcpus` vCPUs created for this hop,
+// paused, on CPU `cpu` or, with `cpus` ("A-B"), vCPU i on A + i mod
+// (B-A+1); its id or < 0.
+int64_t create_destination(const char* name, uint64_t mib, unsigned vcpus, uint64_t cpu, const char* cpus,
+                           const char* expect) {
     static char spec[HV_CREATE_SPEC_MAX + 1];
-    size_t n = hv::format(spec, sizeof spec, "%s:image=none,start=paused,expect=%s,mem=%lu,cpu=%lu", name, expect,
-                          mib, cpu);
+    size_t n = hv::format(spec, sizeof spec, "%s:image=none,start=paused,expect=%s,mem=%lu", name, expect, mib);
+    if (vcpus > 1) n += hv::format(spec + n, sizeof spec - n, ",vcpus=%u", vcpus);
+    if (cpus[0])
+        n += hv::format(spec + n, sizeof spec - n, ",cpus=%s", cpus);
+    else
+        n += hv::format(spec + n, sizeof spec - n, ",cpu=%lu", cpu);
     int64_t id = hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(spec), n);
     print("migrator: created the destination '%s' -> %ld\n", spec, id);
     return id;
@@ -424,7 +670,8 @@ int guest_main(const Args& args) {
     if (args.boot->tsc_hz) progress_timeout = args.u64("timeout_s", 300) * args.boot->tsc_hz;
     uint64_t src = args.u64("src", 0), dst = args.u64("dst", 1);
     const uint64_t hops = args.u64("hops", 1), after_lines = args.u64("after_lines", 0);
-    const bool create = args.is("dst", "create");
+    const uint64_t pauses = args.u64("pauses", 0);
+    const bool create = args.is("dst", "create"), no_dst = args.is("dst", "none");
     Options o{};
     // downtime= in TSC cycles, or downtime_us= in microseconds.
     uint64_t downtime = args.u64("downtime", 0);
@@ -442,9 +689,18 @@ int guest_main(const Args& args) {
         print("migrator: dst_expect= is longer than any outcome's name\n");
         return 2;
     }
+    static char dst_cpus[16] = "";
+    if (args.has("dst_cpus") && (!create || !args.str("dst_cpus", dst_cpus, sizeof dst_cpus))) {
+        print("migrator: dst_cpus= is A-B (CPU indexes), with dst=create\n");
+        return 2;
+    }
     const bool dst_ends_itself = !args.is("dst_expect", "stopped") && args.has("dst_expect");
     if (hops < 1 || hops > 8 || (hops > 1 && !create)) {
         print("migrator: hops=%lu: 1 to 8, and more than 1 only with dst=create\n", hops);
+        return 2;
+    }
+    if ((pauses && o.progress.lines) || (no_dst && !pauses)) {
+        print("migrator: pauses= is for a dirtier source (not with after_lines=); dst=none only with pauses=\n");
         return 2;
     }
 
@@ -462,16 +718,37 @@ int guest_main(const Args& args) {
             return 5;
         }
     } else {
-        while (passes_at(kSrcWindow) < args.u64("after", 1)) asm volatile("pause");
+        // vCPU 0's record names the others before its first pass ends.
+        const uint64_t after = args.u64("after", 1);
+        Passes from;
+        from.n = 1;
+        if (wait_for_pass(kSrcWindow, after)) from = Passes::at(kSrcWindow);
+        for (unsigned i = 0; i < from.n; ++i) from.v[i] = 0;
+        if (int stuck = wait_for_all(kSrcWindow, from, after); stuck >= 0) {
+            print("migrator: the source's vCPU %d did not reach pass %lu within %lu s (timeout_s=)\n", stuck, after,
+                  progress_timeout / tsc_hz);
+            return 5;
+        }
+    }
+    if (pauses) {
+        if (int r = pause_cycles(src, bytes, pauses); r) return r;
+        if (no_dst) {
+            hypercall(HV_HC_STOP_GUEST, src);
+            return 0;
+        }
     }
 
+    // A created destination has as many vCPUs as the source.
+    const unsigned vcpus = create ? probe_vcpus(src) : 1;
+    if (!vcpus) return 4;
     for (uint64_t hop = 1; hop <= hops; ++hop) {
         const bool last = hop == hops;
         if (create) {
             // Chained: names b, c, ... after the first source; one hop: dst.
             char name[8] = "dst";
             if (hops > 1) name[0] = char('a' + hop), name[1] = '\0';
-            int64_t id = create_destination(name, bytes >> 20, args.u64("dst_cpu", 0), last ? expect : "stopped");
+            int64_t id = create_destination(name, bytes >> 20, vcpus, args.u64("dst_cpu", 0), dst_cpus,
+                                            last ? expect : "stopped");
             if (id < 0) return 2;
             dst = uint64_t(id);
         }
