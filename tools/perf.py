@@ -1,11 +1,23 @@
 #!/usr/bin/env python3
-"""tools/hv perf: dirty_log_perf_test-style runs in Bochs, one per run-time
-switch setting, each the default live migration on two CPUs (the dirtier on
-CPU 0 writing continuously, the migrator harvesting from CPU 1). Prints the
-migrator's rows for each run and the ratios between the settings, all taken
-from emulated TSC cycles: compare ratios, never absolute times.
+"""tools/hv perf: dirty-log performance runs in Bochs, one per run-time switch
+setting (a run is one setting of the kernel's eager_split=, rmap_walk=,
+dirty_log=, mmio_zap=), with the ratios between settings; all figures are
+emulated TSC cycles: compare ratios, never absolute times. docs/perf.md.
 
-Usage: tools/perf.py [--build-dir DIR] [--rounds N] [--quick]
+Two suites:
+- dlpt: KVM's dirty_log_perf_test (guests/dlpt.cpp driving the N vCPUs of
+  guests/memstress.cpp), for N = 1, 2, 3 vCPUs on CPUs 1..N of a 4-CPU Bochs,
+  dlpt alone on CPU 0. Per N: eager_split=1 vs 0 in plain and initially-set
+  mode (seed 002), the get-dirty-log time while the vCPUs dirty memory
+  (concurrent=1) with rmap_walk=lockless vs locked (seed 000), and
+  dirty_log=pml vs wp. Prints KVM's table for every run, then the ratios per
+  N beside the seeds' figures.
+- migration: the default live migration on two CPUs (the dirtier on CPU 0
+  writing continuously, the migrator harvesting from CPU 1), and the MMIO
+  guest for mmio_zap=; the migrator's rows and their ratios.
+
+Usage: tools/perf.py [--build-dir DIR] [--suite all|dlpt|migration]
+                     [--vcpus 1,2,3] [--mib N] [--iterations N] [--rounds N]
 """
 
 import argparse
@@ -13,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = os.path.join(HERE, "harness", "run.py")
@@ -35,14 +48,28 @@ MMIO = ["--guest", "mmio:iterations=40000", "--guest", "slotter:role=control,tar
 SLOT = re.compile(r"^\[slotter\] slotter: (\d+) cycles per slot change")
 
 
-def run(build, name, cmdline, smp, guests):
+def boot(build, name, cmdline, smp, guests, mem=None):
+    """One Bochs run through the harness, with a progress line; exits on a
+    failed run (its console's tail shown). Returns the console log's path."""
     cmd = [sys.executable, RUN, "--emu", "bochs", "--build-dir", build, "--smp", str(smp), "--quiet",
            "--timeout", "300", "--name", "perf-" + name] + guests
+    if mem:
+        cmd += ["--mem", str(mem)]
     if cmdline:
         cmd += ["--cmdline", cmdline]
-    print("perf: %-22s ..." % name, end="", flush=True)
+    print("perf: %-30s %-36s ..." % (name, cmdline), end="", flush=True)
+    t0 = time.time()
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     console = os.path.join(build, "runs", "perf-" + name, "console.log")
+    print(" %s (%.0f s)" % ("ok" if r.returncode == 0 else "FAILED (see %s)" % console, time.time() - t0), flush=True)
+    if r.returncode != 0:
+        sys.stdout.write(r.stdout[-3000:])
+        sys.exit(1)
+    return console
+
+
+def run(build, name, cmdline, smp, guests):
+    console = boot(build, name, cmdline, smp, guests)
     rows = {}
     with open(console, errors="replace") as f:
         for line in f:
@@ -55,10 +82,6 @@ def run(build, name, cmdline, smp, guests):
             m = SLOT.match(line.strip())
             if m:
                 rows["slot_change"] = int(m.group(1))
-    print(" %s" % ("ok" if r.returncode == 0 else "FAILED (see %s)" % console))
-    if r.returncode != 0:
-        sys.stdout.write(r.stdout[-3000:])
-        sys.exit(1)
     return rows
 
 
@@ -71,12 +94,214 @@ def steady_harvest(rows):
     return sum(v[1] for v in rs) / len(rs), sum(v[0] for v in rs) / len(rs)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--build-dir", default=os.environ.get("HV_BUILD_DIR") or os.path.join(os.path.dirname(HERE), "build"))
-    p.add_argument("--rounds", type=int, default=8)
-    a = p.parse_args()
+# ---------------------------------------------------------------------------
+# KVM's dirty_log_perf_test: guests/dlpt.cpp (role=control, CPU 0) driving
+# guests/memstress.cpp (N vCPUs on CPUs 1..N). One run per setting.
 
+DLPT_LINE = re.compile(r"^\[dlpt\] dlpt: (.*)$")
+TIME = re.compile(r"^(Populate memory|Enabling dirty logging|Disabling dirty logging) time: (\d+) us \((\d+) cycles\)$")
+ITER_TIME = re.compile(r"^Iteration (\d+) (dirty memory|get dirty log|clear dirty log) time: (\d+) us \((\d+) cycles\)$")
+ITER_FAULTS = re.compile(r"^Iteration (\d+) vCPU faults: (\d+) slow, (\d+) fast, (\d+) splits, (\d+) lazy splits, "
+                         r"(\d+) PML entries$")
+DURING = re.compile(r"^Iteration (\d+) during get dirty log: (\d+) pages written, (\d+) vCPU faults completed "
+                    r"\((\d+) slow\)$")
+TSC_MHZ = re.compile(r"^smp: TSC ([0-9.]+) MHz")
+ENABLED = re.compile(r"^after enabling: (\d+) splits, slot mapped by (\d+) 4K, (\d+) 2M leaves$")
+
+# The seeds' figures, as their authors measured them (seconds or ns).
+# Seed 002 (Eager Page Splitting, 96 vCPUs x 1 GiB, 1 GiB HugeTLB):
+SEED002 = {
+    "plain_dirty1": (2.943733325, 0.145979748),    # Iteration 1 dirty memory time, before/after
+    "plain_enable": (0.001683739, 1.546904175),    # Enabling dirty logging time, before/after
+    "iset_dirty2": (2.751442902, 0.127016504),     # initially-set: Iteration 2 dirty memory time
+    "iset_clear1": (0.049572219, 1.667811687),     # initially-set: Iteration 1 clear dirty log time
+    "iset_clear3": (1.374501209, 1.422478617),     # initially-set: Iteration 3 clear dirty log time
+}
+# Seed 000 (lockless write-protection): migrate-perf's get-dirty-log, 10 runs.
+SEED000 = (9009483, 4807343)  # ns, before/after
+
+
+def dlpt_runs():
+    """The runs for each N: name -> (kernel switches, dlpt's extra args)."""
+    return {
+        "eager-plain": ("eager_split=1", "log=plain"),
+        "noeager-plain": ("eager_split=0", "log=plain"),
+        "eager-iset": ("eager_split=1", "log=initially_set"),
+        "noeager-iset": ("eager_split=0", "log=initially_set"),
+        "lockless-conc": ("rmap_walk=lockless", "log=plain,concurrent=1,random=1"),
+        "locked-conc": ("rmap_walk=locked", "log=plain,concurrent=1,random=1"),
+        "pml-plain": ("dirty_log=pml", "log=plain"),
+    }
+
+
+def parse_dlpt(console):
+    """dlpt's table from a console log: the lines as printed, and the
+    figures (cycles) by name."""
+    r = {"lines": [], "dirty": {}, "get": {}, "clear": {}, "faults": {}, "during": {}, "pass": False, "mhz": 0.0}
+    with open(console, errors="replace") as f:
+        for raw in f:
+            if (m := TSC_MHZ.match(raw)):
+                r["mhz"] = float(m.group(1))
+            m = DLPT_LINE.match(raw.rstrip("\n"))
+            if not m:
+                continue
+            line = m.group(1)
+            r["lines"].append(line)
+            if line == "PASS":
+                r["pass"] = True
+            if (m := TIME.match(line)):
+                r[m.group(1).split()[0].lower()] = int(m.group(3))
+            elif (m := ITER_TIME.match(line)):
+                r[m.group(2).split()[0]][int(m.group(1))] = int(m.group(4))
+            elif (m := ITER_FAULTS.match(line)):
+                r["faults"][int(m.group(1))] = [int(x) for x in m.groups()[1:]]
+            elif (m := DURING.match(line)):
+                r["during"][int(m.group(1))] = [int(x) for x in m.groups()[1:]]
+            elif (m := ENABLED.match(line)):
+                r["enabled"] = [int(x) for x in m.groups()]
+    return r
+
+
+def mean(xs):
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def dlpt_suite(a):
+    results = {}
+    total = len(a.vcpus) * len(dlpt_runs())
+    k = 0
+    t0 = time.time()
+    for n in a.vcpus:
+        cpus = "cpu=1" if n == 1 else "cpus=1-%d" % n
+        mem = max(256, 192 + n * a.mib)
+        for name, (switches, extra) in dlpt_runs().items():
+            k += 1
+            guests = ["--guest", "memstress:vcpus=%d,%s,expect=stopped" % (n, cpus),
+                      "--guest", "dlpt:role=control,target=0,cpu=0,mib=%d,iterations=%d,%s"
+                      % (a.mib, a.iterations, extra)]
+            print("perf: [%d/%d] " % (k, total), end="")
+            console = boot(a.build_dir, "dlpt-n%d-%s" % (n, name), switches, 4, guests, mem)
+            r = parse_dlpt(console)
+            if not r["pass"]:
+                print("perf: dlpt did not pass in %s" % console)
+                sys.exit(1)
+            results[(n, name)] = r
+    print("perf: %d dlpt runs in %.0f s" % (total, time.time() - t0))
+
+    # KVM's table, per run.
+    for (n, name), r in results.items():
+        switches, extra = dlpt_runs()[name]
+        print()
+        print("== dirty_log_perf_test: %d vCPU%s x %d MiB, %s, %s" % (n, "s" if n > 1 else "", a.mib, switches,
+                                                                       extra))
+        for line in r["lines"]:
+            print("   " + line)
+
+    # The ratios per N, beside the seeds'.
+    it = a.iterations
+    rows = []
+
+    def row(label, fn, anchor):
+        rows.append((label, [fn(results, n) for n in a.vcpus], anchor))
+
+    def get(n, name):
+        return results[(n, name)]
+
+    s2 = SEED002
+    row("seed 002, plain: iteration 1 dirty memory time, eager_split 0 / 1",
+        lambda R, n: ratio(get(n, "noeager-plain")["dirty"][1], get(n, "eager-plain")["dirty"][1]),
+        "%.1fx (%.3f s -> %.3f s)" % (s2["plain_dirty1"][0] / s2["plain_dirty1"][1], *s2["plain_dirty1"]))
+    row("seed 002, plain: enabling dirty logging time, eager_split 1 / 0",
+        lambda R, n: ratio(get(n, "eager-plain")["enabling"], get(n, "noeager-plain")["enabling"]),
+        "%.0fx (%.4f s -> %.3f s)" % (s2["plain_enable"][1] / s2["plain_enable"][0], *s2["plain_enable"]))
+    row("seed 002, initially-set: iteration 2 dirty memory time, eager_split 0 / 1",
+        lambda R, n: ratio(get(n, "noeager-iset")["dirty"][2], get(n, "eager-iset")["dirty"][2]),
+        "%.1fx (%.3f s -> %.3f s)" % (s2["iset_dirty2"][0] / s2["iset_dirty2"][1], *s2["iset_dirty2"]))
+    row("seed 002, initially-set: iteration 1 clear dirty log time, eager_split 1 / 0",
+        lambda R, n: ratio(get(n, "eager-iset")["clear"][1], get(n, "noeager-iset")["clear"][1]),
+        "%.1fx (%.3f s -> %.3f s)" % (s2["iset_clear1"][1] / s2["iset_clear1"][0], *s2["iset_clear1"]))
+    row("seed 002, initially-set: iteration 3 clear dirty log time, eager_split 1 / 0",
+        lambda R, n: ratio(get(n, "eager-iset")["clear"][3], get(n, "noeager-iset")["clear"][3]),
+        "%.3fx (%.3f s -> %.3f s)" % (s2["iset_clear3"][1] / s2["iset_clear3"][0], *s2["iset_clear3"]))
+    row("seed 000: get dirty log time while the vCPUs dirty, rmap_walk locked / lockless",
+        lambda R, n: ratio(mean(get(n, "locked-conc")["get"].values()), mean(get(n, "lockless-conc")["get"].values())),
+        "%.2fx (%.1f ms -> %.1f ms)" % (SEED000[0] / SEED000[1], SEED000[0] / 1e6, SEED000[1] / 1e6))
+    row("seed 000: vCPU faults completed per get, lockless / locked",
+        lambda R, n: ratio(mean(v[1] for v in get(n, "lockless-conc")["during"].values()),
+                           mean(v[1] for v in get(n, "locked-conc")["during"].values())),
+        "-")
+    row("dirty_log wp / pml: iteration 1 dirty memory time",
+        lambda R, n: ratio(get(n, "eager-plain")["dirty"][1], get(n, "pml-plain")["dirty"][1]), "-")
+    row("dirty_log wp / pml: iteration 2 dirty memory time",
+        lambda R, n: ratio(get(n, "eager-plain")["dirty"][2], get(n, "pml-plain")["dirty"][2]), "-")
+    row("dirty_log pml / wp: get dirty log time (avg)",
+        lambda R, n: ratio(mean(get(n, "pml-plain")["get"].values()), mean(get(n, "eager-plain")["get"].values())),
+        "-")
+
+    print()
+    print("dirty_log_perf_test in Bochs: %s MiB per vCPU, %d iterations; memstress vCPUs on CPUs 1..N, dlpt on CPU 0."
+          % (a.mib, it))
+    print("Ratios of emulated TSC cycles (compare these, not times); the seed's figure beside each, as its author "
+          "measured it:")
+    w = max(len(r[0]) for r in rows)
+    print("%-*s %s  %s" % (w, "", "  ".join("%8s" % ("N=%d" % n) for n in a.vcpus), "seed"))
+    for label, vals, anchor in rows:
+        print("%-*s %s  %s" % (w, label, "  ".join("%7.2fx" % v for v in vals), anchor))
+
+    # The figures behind the ratios, in emulated microseconds.
+    print()
+    print("The figures behind them (emulated us; per N: the two settings compared):")
+
+    mhz = next(iter(results.values()))["mhz"] or 50.0
+
+    def us(c):
+        return c / mhz
+
+    figs = [
+        ("plain it.1 dirty memory, eager_split=0 | 1", lambda n: (get(n, "noeager-plain")["dirty"][1],
+                                                            get(n, "eager-plain")["dirty"][1])),
+        ("plain enabling logging, eager_split=1 | 0", lambda n: (get(n, "eager-plain")["enabling"],
+                                                           get(n, "noeager-plain")["enabling"])),
+        ("i-set it.2 dirty memory, eager_split=0 | 1", lambda n: (get(n, "noeager-iset")["dirty"][2],
+                                                            get(n, "eager-iset")["dirty"][2])),
+        ("i-set it.1 clear, eager_split=1 | 0", lambda n: (get(n, "eager-iset")["clear"][1],
+                                                     get(n, "noeager-iset")["clear"][1])),
+        ("i-set it.3 clear, eager_split=1 | 0", lambda n: (get(n, "eager-iset")["clear"][3],
+                                                     get(n, "noeager-iset")["clear"][3])),
+        ("concurrent get (avg), locked | lockless", lambda n: (mean(get(n, "locked-conc")["get"].values()),
+                                                         mean(get(n, "lockless-conc")["get"].values()))),
+        ("faults per get (avg), lockless | locked", None),
+        ("pages written per get (avg), lockless | locked", None),
+        ("it.1 dirty memory, wp | pml", lambda n: (get(n, "eager-plain")["dirty"][1], get(n, "pml-plain")["dirty"][1])),
+        ("it.2 dirty memory, wp | pml", lambda n: (get(n, "eager-plain")["dirty"][2], get(n, "pml-plain")["dirty"][2])),
+        ("get dirty log (avg), pml | wp", lambda n: (mean(get(n, "pml-plain")["get"].values()),
+                                               mean(get(n, "eager-plain")["get"].values()))),
+    ]
+    w = max(len(f[0]) for f in figs)
+    print("%-*s %s" % (w, "", "  ".join("%21s" % ("N=%d" % n) for n in a.vcpus)))
+    for label, fn in figs:
+        cells = []
+        for n in a.vcpus:
+            if fn is None:
+                col = 1 if label.startswith("faults") else 0
+                x = mean(v[col] for v in get(n, "lockless-conc")["during"].values())
+                y = mean(v[col] for v in get(n, "locked-conc")["during"].values())
+                cells.append("%10.0f|%-10.0f" % (x, y))
+            else:
+                x, y = fn(n)
+                cells.append("%10.0f|%-10.0f" % (us(x), us(y)))
+        print("%-*s %s" % (w, label, "  ".join(cells)))
+
+
+# ---------------------------------------------------------------------------
+# The default live migration and the MMIO guest, one run per switch.
+
+def migration_suite(a):
     runs = {}
     for name, cmdline, smp in (("eager-split", "eager_split=1", 2), ("no-eager-split", "eager_split=0", 2),
                                ("rmap-lockless", "rmap_walk=lockless", 2), ("rmap-locked", "rmap_walk=locked", 2),
@@ -137,6 +362,26 @@ def main():
     print("  cycles per slot change: by generation %d, by walking every table %d (walk/gen %.2fx); the walk grows "
           "with the guest's tables, the generation does not (host figures at 10^3..10^6 SPTEs: tools/hv bench)"
           % (g, w, w / max(g, 1)))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--build-dir", default=os.environ.get("HV_BUILD_DIR") or os.path.join(os.path.dirname(HERE), "build"))
+    p.add_argument("--suite", choices=("all", "dlpt", "migration"), default="all")
+    p.add_argument("--rounds", type=int, default=8, help="migration suite: pre-copy rounds")
+    p.add_argument("--vcpus", default="1,2,3", help="dlpt suite: the memstress vCPU counts (at most 3)")
+    p.add_argument("--mib", type=int, default=64, help="dlpt suite: test memory per vCPU, MiB (KVM's -b)")
+    p.add_argument("--iterations", type=int, default=3, help="dlpt suite: KVM's -i (at least 3)")
+    a = p.parse_args()
+    a.vcpus = [int(x) for x in a.vcpus.split(",") if x]
+    if not a.vcpus or min(a.vcpus) < 1 or max(a.vcpus) > 3:
+        p.error("--vcpus: counts 1..3 (CPU 0 is dlpt's)")
+    if a.iterations < 3:
+        p.error("--iterations: at least 3 (seed 002's table has iteration 3)")
+    if a.suite in ("all", "dlpt"):
+        dlpt_suite(a)
+    if a.suite in ("all", "migration"):
+        migration_suite(a)
 
 
 if __name__ == "__main__":
