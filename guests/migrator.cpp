@@ -18,7 +18,8 @@
 // (vcpu_count); the migrator carries one record per vCPU (GET_STATE with
 // the vCPU's index, SET_STATE on the destination, which must have as many)
 // and checks every writing vCPU of a dirtier (struct hv_dirtier_progress,
-// one per vCPU) goes on in the destination, its TSC from its own record's.
+// one per vCPU) goes on in the destination, the guest's one clock from the
+// latest record's TSC.
 // One row per round: pages dirtied, harvest and copy cycles, splits,
 // write-protection faults, how many of them the fast path fixed, the
 // source's average cycles per fault (what dirtying memory costs it), the
