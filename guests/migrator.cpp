@@ -26,9 +26,8 @@
 // page-modification log entries taken (dirty_log=pml), and the downtime the
 // next stop would cost at the copy rate measured so far.
 //   args: src=ID, dst=ID (command-line positions; dst=create: create it
-//         with HV_HC_CREATE_GUEST, with as many vCPUs as the source (read
-//         from its state record in a short pause before the migration
-//         starts), on CPU dst_cpu, default 0, or with dst_cpus=A-B its
+//         with HV_HC_CREATE_GUEST, with as many vCPUs as the source (its
+//         hv_guest_stats.vcpus), on CPU dst_cpu, default 0, or with dst_cpus=A-B its
 //         vCPU i on CPU A + i mod (B-A+1): without dst_cpus= every vCPU of
 //         it runs on dst_cpu, time-sliced, which any machine can do but
 //         which is slower than a source with a CPU per vCPU; expecting
@@ -627,24 +626,17 @@ int pause_cycles(uint64_t src, uint64_t bytes, uint64_t cycles) {
     return 0;
 }
 
-// The source's vCPU count, for a destination created with as many: vCPU
-// 0's state record says, and records are read from paused guests only, so
-// the source is paused for the time of one HV_HC_GET_STATE. 0 if not known.
-unsigned probe_vcpus(uint64_t src) {
-    const uint64_t t0 = rdtsc();
-    const int64_t p = pause_guest(src);
-    const int64_t g = p ? p : hypercall(HV_HC_GET_STATE, src, reinterpret_cast<uint64_t>(&states[0]), sizeof states[0], 0);
-    const int64_t r = p ? 0 : hypercall(HV_HC_RESUME, src);
-    const uint64_t t1 = rdtsc();
-    const unsigned n = states[0].vcpu_count;
-    if (p || g != sizeof states[0] || r || n < 1 || n > HV_MAX_VCPUS) {
-        print("migrator: the source's vCPU count is not known: pause %ld, get_state %ld (vcpu_count %u), resume %ld\n",
-              p, g, n, r);
+// The source's vCPU count, for a destination created with as many (its
+// counters say, HV_HC_GUEST_STATS). 0 if not known.
+unsigned source_vcpus(uint64_t src) {
+    static hv_guest_stats s;
+    const int64_t r = hypercall(HV_HC_GUEST_STATS, src, reinterpret_cast<uint64_t>(&s), sizeof s);
+    if (r != int64_t(sizeof s) || s.vcpus < 1 || s.vcpus > HV_MAX_VCPUS) {
+        print("migrator: the source's vCPU count is not known: guest_stats %ld (vcpus %lu)\n", r, s.vcpus);
         return 0;
     }
-    print("migrator: the source has %u vCPU%s (its record, read in a pause of %lu cycles before the migration)\n", n,
-          n == 1 ? "" : "s", t1 - t0);
-    return n;
+    print("migrator: the source has %lu vCPU%s\n", s.vcpus, s.vcpus == 1 ? "" : "s");
+    return unsigned(s.vcpus);
 }
 
 // A destination of `mib` MiB with `vcpus` vCPUs created for this hop,
@@ -740,7 +732,7 @@ int guest_main(const Args& args) {
     }
 
     // A created destination has as many vCPUs as the source.
-    const unsigned vcpus = create ? probe_vcpus(src) : 1;
+    const unsigned vcpus = create ? source_vcpus(src) : 1;
     if (!vcpus) return 4;
     for (uint64_t hop = 1; hop <= hops; ++hop) {
         const bool last = hop == hops;

@@ -227,6 +227,7 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     s.recovered_huge = ld(m.recovered_huge);
     s.pml_entries = ld(m.pml_entries);
     s.console_lines = t->console().lines();
+    s.vcpus = t->vcpu_count();
     if (!vm.write_guest(a.a1, &s, sizeof s)) return err(HV_EFAULT);
     return ok(sizeof s);
 }

@@ -147,6 +147,7 @@ struct hv_guest_stats {
     uint64_t recovered_huge; /* 2M ranges zapped back to huge when logging stopped */
     uint64_t pml_entries;    /* page-modification log entries taken (dirty_log=pml) */
     uint64_t console_lines;  /* lines the guest has printed on its console */
+    uint64_t vcpus;          /* its vCPUs: a migration's destination needs as many */
 };
 
 /* HV_HC_MAP_GUEST flags. */
