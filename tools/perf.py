@@ -8,9 +8,11 @@ Two suites:
 - dlpt: KVM's dirty_log_perf_test (guests/dlpt.cpp driving the N vCPUs of
   guests/memstress.cpp), for N = 1, 2, 3 vCPUs on CPUs 1..N of a 4-CPU Bochs,
   dlpt alone on CPU 0. Per N: eager_split=1 vs 0 in plain and initially-set
-  mode (seed 002), the get-dirty-log time while the vCPUs dirty memory
-  (concurrent=1) with rmap_walk=lockless vs locked (seed 000), and
-  dirty_log=pml vs wp. Prints KVM's table for every run, then the ratios per
+  mode (seed 002); the get-dirty-log time while the vCPUs dirty memory
+  (concurrent=1, random order) with rmap_walk=lockless vs locked, and what
+  the vCPUs got done during each get, in steady state (fast faults) and, with
+  eager_split=0, in the middle of pass 1 (slow faults, under the MMU lock)
+  (seed 000); dirty_log=pml vs wp. Prints KVM's table for every run, then the ratios per
   N beside the seeds' figures.
 - migration: the default live migration on two CPUs (the dirtier on CPU 0
   writing continuously, the migrator harvesting from CPU 1), and the MMIO
@@ -48,7 +50,7 @@ MMIO = ["--guest", "mmio:iterations=40000", "--guest", "slotter:role=control,tar
 SLOT = re.compile(r"^\[slotter\] slotter: (\d+) cycles per slot change")
 
 
-def boot(build, name, cmdline, smp, guests, mem=None):
+def boot(build, name, cmdline, smp, guests, mem=None, tag=""):
     """One Bochs run through the harness, with a progress line; exits on a
     failed run (its console's tail shown). Returns the console log's path."""
     cmd = [sys.executable, RUN, "--emu", "bochs", "--build-dir", build, "--smp", str(smp), "--quiet",
@@ -57,7 +59,7 @@ def boot(build, name, cmdline, smp, guests, mem=None):
         cmd += ["--mem", str(mem)]
     if cmdline:
         cmd += ["--cmdline", cmdline]
-    print("perf: %-30s %-36s ..." % (name, cmdline), end="", flush=True)
+    print("perf: %s%-24s %-20s ..." % (tag, name, cmdline), end="", flush=True)
     t0 = time.time()
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     console = os.path.join(build, "runs", "perf-" + name, "console.log")
@@ -104,7 +106,7 @@ ITER_TIME = re.compile(r"^Iteration (\d+) (dirty memory|get dirty log|clear dirt
 ITER_FAULTS = re.compile(r"^Iteration (\d+) vCPU faults: (\d+) slow, (\d+) fast, (\d+) splits, (\d+) lazy splits, "
                          r"(\d+) PML entries$")
 DURING = re.compile(r"^Iteration (\d+) during get dirty log: (\d+) pages written, (\d+) vCPU faults completed "
-                    r"\((\d+) slow\)$")
+                    r"\((\d+) slow\)")
 TSC_MHZ = re.compile(r"^smp: TSC ([0-9.]+) MHz")
 ENABLED = re.compile(r"^after enabling: (\d+) splits, slot mapped by (\d+) 4K, (\d+) 2M leaves$")
 
@@ -130,6 +132,8 @@ def dlpt_runs():
         "noeager-iset": ("eager_split=0", "log=initially_set"),
         "lockless-conc": ("rmap_walk=lockless", "log=plain,concurrent=1,random=1"),
         "locked-conc": ("rmap_walk=locked", "log=plain,concurrent=1,random=1"),
+        "lockless-conc-noeager": ("rmap_walk=lockless eager_split=0", "log=plain,concurrent=1,random=1"),
+        "locked-conc-noeager": ("rmap_walk=locked eager_split=0", "log=plain,concurrent=1,random=1"),
         "pml-plain": ("dirty_log=pml", "log=plain"),
     }
 
@@ -184,8 +188,7 @@ def dlpt_suite(a):
             guests = ["--guest", "memstress:vcpus=%d,%s,expect=stopped" % (n, cpus),
                       "--guest", "dlpt:role=control,target=0,cpu=0,mib=%d,iterations=%d,%s"
                       % (a.mib, a.iterations, extra)]
-            print("perf: [%d/%d] " % (k, total), end="")
-            console = boot(a.build_dir, "dlpt-n%d-%s" % (n, name), switches, 4, guests, mem)
+            console = boot(a.build_dir, "dlpt-n%d-%s" % (n, name), switches, 4, guests, mem, "[%d/%d] " % (k, total))
             r = parse_dlpt(console)
             if not r["pass"]:
                 print("perf: dlpt did not pass in %s" % console)
@@ -228,13 +231,23 @@ def dlpt_suite(a):
     row("seed 002, initially-set: iteration 3 clear dirty log time, eager_split 1 / 0",
         lambda R, n: ratio(get(n, "eager-iset")["clear"][3], get(n, "noeager-iset")["clear"][3]),
         "%.3fx (%.3f s -> %.3f s)" % (s2["iset_clear3"][1] / s2["iset_clear3"][0], *s2["iset_clear3"]))
+    def gets(n, name):  # iterations 1.. (KVM's), not the extra iteration 0
+        return [v for k, v in get(n, name)["get"].items() if k >= 1]
+
+    def during(n, name, col):
+        return [v[col] for k, v in get(n, name)["during"].items() if k >= 1]
+
     row("seed 000: get dirty log time while the vCPUs dirty, rmap_walk locked / lockless",
-        lambda R, n: ratio(mean(get(n, "locked-conc")["get"].values()), mean(get(n, "lockless-conc")["get"].values())),
+        lambda R, n: ratio(mean(gets(n, "locked-conc")), mean(gets(n, "lockless-conc"))),
         "%.2fx (%.1f ms -> %.1f ms)" % (SEED000[0] / SEED000[1], SEED000[0] / 1e6, SEED000[1] / 1e6))
     row("seed 000: vCPU faults completed per get, lockless / locked",
-        lambda R, n: ratio(mean(v[1] for v in get(n, "lockless-conc")["during"].values()),
-                           mean(v[1] for v in get(n, "locked-conc")["during"].values())),
-        "-")
+        lambda R, n: ratio(mean(during(n, "lockless-conc", 1)), mean(during(n, "locked-conc", 1))), "-")
+    row("seed 000, eager_split=0, get in pass 1: get time, locked / lockless",
+        lambda R, n: ratio(get(n, "locked-conc-noeager")["get"][0], get(n, "lockless-conc-noeager")["get"][0]),
+        "%.2fx (migrate-perf's get, vCPUs faulting under mmu_lock)" % (SEED000[0] / SEED000[1]))
+    row("seed 000, eager_split=0, get in pass 1: pages written during it, lockless / locked",
+        lambda R, n: ratio(get(n, "lockless-conc-noeager")["during"][0][0],
+                           max(get(n, "locked-conc-noeager")["during"][0][0], 1)), "-")
     row("dirty_log wp / pml: iteration 1 dirty memory time",
         lambda R, n: ratio(get(n, "eager-plain")["dirty"][1], get(n, "pml-plain")["dirty"][1]), "-")
     row("dirty_log wp / pml: iteration 2 dirty memory time",
@@ -273,10 +286,14 @@ def dlpt_suite(a):
                                                      get(n, "noeager-iset")["clear"][1])),
         ("i-set it.3 clear, eager_split=1 | 0", lambda n: (get(n, "eager-iset")["clear"][3],
                                                      get(n, "noeager-iset")["clear"][3])),
-        ("concurrent get (avg), locked | lockless", lambda n: (mean(get(n, "locked-conc")["get"].values()),
-                                                         mean(get(n, "lockless-conc")["get"].values()))),
+        ("concurrent get (avg), locked | lockless", lambda n: (mean(gets(n, "locked-conc")),
+                                                         mean(gets(n, "lockless-conc")))),
         ("faults per get (avg), lockless | locked", None),
         ("pages written per get (avg), lockless | locked", None),
+        ("eager_split=0 get in pass 1, locked | lockless", lambda n: (get(n, "locked-conc-noeager")["get"][0],
+                                                                get(n, "lockless-conc-noeager")["get"][0])),
+        ("  pages written during it, lockless | locked", None),
+        ("  faults completed during it, lockless | locked", None),
         ("it.1 dirty memory, wp | pml", lambda n: (get(n, "eager-plain")["dirty"][1], get(n, "pml-plain")["dirty"][1])),
         ("it.2 dirty memory, wp | pml", lambda n: (get(n, "eager-plain")["dirty"][2], get(n, "pml-plain")["dirty"][2])),
         ("get dirty log (avg), pml | wp", lambda n: (mean(get(n, "pml-plain")["get"].values()),
@@ -288,9 +305,12 @@ def dlpt_suite(a):
         cells = []
         for n in a.vcpus:
             if fn is None:
-                col = 1 if label.startswith("faults") else 0
-                x = mean(v[col] for v in get(n, "lockless-conc")["during"].values())
-                y = mean(v[col] for v in get(n, "locked-conc")["during"].values())
+                col = 1 if "faults" in label else 0
+                if label.startswith("  "):
+                    x = get(n, "lockless-conc-noeager")["during"][0][col]
+                    y = get(n, "locked-conc-noeager")["during"][0][col]
+                else:
+                    x, y = mean(during(n, "lockless-conc", col)), mean(during(n, "locked-conc", col))
                 cells.append("%10.0f|%-10.0f" % (x, y))
             else:
                 x, y = fn(n)
@@ -370,7 +390,7 @@ def main():
     p.add_argument("--suite", choices=("all", "dlpt", "migration"), default="all")
     p.add_argument("--rounds", type=int, default=8, help="migration suite: pre-copy rounds")
     p.add_argument("--vcpus", default="1,2,3", help="dlpt suite: the memstress vCPU counts (at most 3)")
-    p.add_argument("--mib", type=int, default=64, help="dlpt suite: test memory per vCPU, MiB (KVM's -b)")
+    p.add_argument("--mib", type=int, default=128, help="dlpt suite: test memory per vCPU, MiB (KVM's -b)")
     p.add_argument("--iterations", type=int, default=3, help="dlpt suite: KVM's -i (at least 3)")
     a = p.parse_args()
     a.vcpus = [int(x) for x in a.vcpus.split(",") if x]
