@@ -29,8 +29,46 @@ Scheduler schedulers[kMaxCpus];
 // Ids and the VM table, against two launches at once. A ServingLock: a failed
 // launch destroys its VM under it, which waits for a grace period.
 ServingLock launch_lock;
-// Placing a guest's vCPUs on the schedulers, all or none.
+// Placing guests' vCPUs on the schedulers, and the end of new guests once
+// the verdict is known.
 SpinLock place_lock;
+bool verdict_said;  // place_lock
+
+// Every vCPU of vm to its CPU's scheduler and the guest published (0), or
+// nothing (-EBUSY: the run is ending; -ENOSPC: no room; with the reason):
+// under place_lock and the add locks of every scheduler that gets one,
+// taken in CPU order.
+int place(Vm& vm, char* why, size_t n) {
+    LockGuard g(place_lock);
+    // A guest created after the sweep of verdict_known() would escape it.
+    if (verdict_said) {
+        format(why, n, "the run's verdict is known: no new guests");
+        return -HV_EBUSY;
+    }
+    unsigned wanted[kMaxCpus] = {};
+    for (unsigned i = 0; i < vm.vcpu_count(); ++i) ++wanted[vm.vcpu(i).cpu()];
+    for (unsigned cpu = 0; cpu < kMaxCpus; ++cpu)
+        if (wanted[cpu]) schedulers[cpu].add_lock().lock();
+    int e = 0;
+    for (unsigned cpu = 0; cpu < kMaxCpus && !e; ++cpu) {
+        if (!wanted[cpu] || wanted[cpu] <= schedulers[cpu].room()) continue;
+        if (schedulers[cpu].closed()) {
+            format(why, n, "CPU %u runs no more guests: every guest it had has ended", cpu);
+            e = -HV_EBUSY;
+        } else {
+            format(why, n, "CPU %u has no room for %u more vCPUs (kMaxGuests %u per CPU, stopped ones included)", cpu,
+                   wanted[cpu], kMaxGuests);
+            e = -HV_ENOSPC;
+        }
+    }
+    if (!e) {
+        for (unsigned i = 0; i < vm.vcpu_count(); ++i) schedulers[vm.vcpu(i).cpu()].add(&vm.vcpu(i));
+        vm_table::publish(&vm);  // only now can another guest's hypercall find it
+    }
+    for (unsigned cpu = 0; cpu < kMaxCpus; ++cpu)
+        if (wanted[cpu]) schedulers[cpu].add_lock().unlock();
+    return e;
+}
 
 void run_scheduler(void* s) { static_cast<Scheduler*>(s)->run(); }
 
@@ -55,6 +93,12 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     if (spec.image[0] && !image) {
         format(why, n, "no guest image named '%s' among the boot modules", spec.image);
         return -HV_ENOENT;
+    }
+    // Its PC platform and its boot protocol are a uniprocessor's (no local
+    // APIC, no MP table): a Linux guest has one vCPU.
+    if (Vm::is_linux_image(image) && spec.vcpus > 1) {
+        format(why, n, "a Linux guest has one vCPU (vcpus=%u)", spec.vcpus);
+        return -HV_EINVAL;
     }
     for (unsigned i = 0; i < spec.vcpus; ++i)
         if (unsigned cpu = spec.vcpu_cpu(i); !cpu_in_vmx(cpu)) {
@@ -100,29 +144,25 @@ int launch(unsigned id, const cmdline::GuestSpec& spec, char* why, size_t n) {
     print("guest %u %s: %lu MiB, image %s, args '%s'%s%s, %s%s, expect %s\n", id, spec.name, vm->spec().mem_mib,
           spec.image[0] ? spec.image : "none", spec.args, spec.control ? ", control" : "",
           spec.start_paused ? ", paused" : "", vcpus, cpus, outcome_name(vm->spec().expect));
-    // Every vCPU to its CPU, or none: room is checked first, and nothing
-    // else places vCPUs meanwhile (launches are serialised).
-    {
-        LockGuard g(place_lock);
-        unsigned wanted[kMaxCpus] = {};
-        for (unsigned i = 0; i < vm->vcpu_count(); ++i) ++wanted[vm->vcpu(i).cpu()];
-        for (unsigned cpu = 0; cpu < kMaxCpus; ++cpu)
-            if (wanted[cpu] > schedulers[cpu].room()) {
-                format(why, n, "CPU %u runs kMaxGuests vCPUs already", cpu);
-                print("guest %u %s: not started: %s\n", id, spec.name, why);
-                ServingGuard sg(launch_lock);
-                vm_table::destroy(vm);
-                return -HV_ENOSPC;
-            }
-        for (unsigned i = 0; i < vm->vcpu_count(); ++i) schedulers[vm->vcpu(i).cpu()].add(&vm->vcpu(i));
+    if (int e = place(*vm, why, n); e) {
+        print("guest %u %s: not started: %s\n", id, spec.name, why);
+        // Outside every spinlock: the MMU's teardown waits for a grace
+        // period, which a CPU spinning on one would never give.
+        ServingGuard g(launch_lock);
+        vm_table::destroy(vm);
+        return e;
     }
-    vm_table::publish(vm);  // only now can another guest's hypercall find it
     return 0;
 }
 
 void verdict_known(const Vm& by) {
-    static bool said;
-    if (__atomic_exchange_n(&said, true, __ATOMIC_ACQ_REL)) return;
+    // Under place_lock: a guest being placed is published before the sweep
+    // below, or is refused.
+    {
+        LockGuard g(place_lock);
+        if (verdict_said) return;
+        verdict_said = true;
+    }
     print("hv: guest %s ended %s, expected %s: the run fails, so the other guests are stopped\n", by.name(),
           outcome_name(by.outcome()), outcome_name(by.spec().expect));
     for (unsigned id = 0; id < kMaxGuests; ++id)

@@ -89,7 +89,11 @@ HypercallResult hc_pause(Vm& vm, const HypercallArgs& a) {
 HypercallResult hc_resume(Vm& vm, const HypercallArgs& a) {
     Vm* t = other_guest(vm, a.a0);
     if (!t) return err(HV_ENOENT);
-    t->request_resume();
+    if (int e = t->resume(); e) {
+        HV_LOG_WARN("guest %s: resume of guest '%s' refused: state records for some of its vCPUs only\n",
+                    vm.name(), t->name());
+        return err(-e);
+    }
     return ok();
 }
 
@@ -129,7 +133,7 @@ HypercallResult hc_set_state(Vm& vm, const HypercallArgs& a) {
         HV_LOG_WARN("guest %s: set_state of guest '%s' refused: %s\n", vm.name(), t->name(), why);
         return err(HV_EINVAL);
     }
-    if (!t->vcpu(s.vcpu_index).set_pending_state(s)) return err(HV_EBUSY);
+    if (int e = t->set_state(s); e) return err(-e);
     return ok();
 }
 

@@ -13,13 +13,10 @@
 
 namespace hv {
 
-bool Scheduler::add(Vcpu* vcpu) {
-    LockGuard g(add_lock_);
-    size_t n = __atomic_load_n(&count_, __ATOMIC_RELAXED);
-    if (n == kMaxGuests) return false;
+void Scheduler::add(Vcpu* vcpu) {
+    const size_t n = count_;
     vcpus_[n] = vcpu;
     __atomic_store_n(&count_, n + 1, __ATOMIC_RELEASE);
-    return true;
 }
 
 static bool first_entry_reported;
@@ -98,8 +95,19 @@ void Scheduler::run() {
             if (!next_probe || now >= next_probe) next_probe = now + stall::deadline_tsc();
             continue;
         }
+        if (!paused) {
+            // Nothing here can run again. Closed under the lock, so that a
+            // guest being placed either is counted below (and run) or finds
+            // no room: one created by a guest that stopped meanwhile, or
+            // after the verdict, is refused rather than left unrun.
+            LockGuard g(add_lock_);
+            if (__atomic_load_n(&count_, __ATOMIC_RELAXED) == count) {
+                closed_ = true;
+                break;
+            }
+            continue;  // one was just added
+        }
         if (__atomic_load_n(&count_, __ATOMIC_ACQUIRE) != count) continue;  // one was just added
-        if (!paused) break;
         // Every guest everywhere is stopped or paused: no one can resume ours.
         for (size_t i = 0; i < count; ++i)
             if (!vcpus_[i]->stopped()) vcpus_[i]->make_current(), current = vcpus_[i], vcpus_[i]->abandon();

@@ -55,16 +55,17 @@ bool Vcpu::request_start(uint32_t rip, uint32_t arg) {
     return true;
 }
 
-// As the boot vCPU entered (hypercall.h, HV_HC_START_VCPU), at rip: the
-// registers VM entry loads from the VMCS, the general registers; the rest
-// (x87/SSE, debug registers, the syscall MSRs) is as created, since a vCPU
-// that never started never ran.
+// As the boot vCPU entered (hypercall.h, HV_HC_START_VCPU), at rip: every
+// register as at creation, whatever a record gave this vCPU while it waited
+// (a not-started record's registers are never run).
 void Vcpu::enter_at_start(uint32_t rip, uint32_t arg) {
-    vmx::write_guest_flat32_state(controls_, rip);
+    vmx::write_guest_boot_state(controls_, rip);
+    context_.reset();
     regs_ = GuestRegs{};
     regs_.rbx = HV_GUEST_BOOT_GPA;
     regs_.rsi = index_;
     regs_.rdi = arg;
+    halted_ = false;
     started_ = true;
 }
 
@@ -89,7 +90,7 @@ void Vcpu::prepare() {
     }
     vmx::write_controls(controls_, vm_.mmu().eptp());
     vmx::write_host_state(cpu_, uint64_t(vmx_exit_entry));
-    vmx::write_guest_flat32_state(controls_, HV_GUEST_LOAD_GPA);
+    vmx::write_guest_boot_state(controls_, HV_GUEST_LOAD_GPA);
     if (vm_.pc()) write_linux_entry_state();
     vmx::vmwrite(vmx::VmcsField::VIRTUAL_APIC_PAGE_ADDR, context_.virtual_apic_page());
     if (pml_) {
@@ -226,28 +227,36 @@ bool Vcpu::service_requests() {
         stop(Outcome::Stopped, "stopped by the control guest");
         return false;
     }
-    // A start, before a pause: asked while the vCPU was parked (the guest's
-    // other vCPUs parked after asking), its record is taken again, and only
-    // then does it count as paused (paused()): a migration carries it started.
+    // The resume first, then a start, then a pause. A start comes from
+    // the guest's own vCPUs: one that arrives while this vCPU is still
+    // parked by a resume that has not reached it was asked after that
+    // resume, and must not be undone by the record the resume imports. One
+    // asked while the vCPU was parked (the guest's other vCPUs parked after
+    // asking) is applied and its record taken again, and only then does the
+    // vCPU count as paused (Vm::paused()): a migration carries it started.
+    bool want_pause = __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
+    if (!want_pause && paused_) {
+        LockGuard g(state_lock_);
+        if (has_pending_) import_state();
+        has_pending_ = false;
+        // The guest's clock, which the resume may have set (Vm::resume).
+        vmx::vmwrite(vmx::VmcsField::TSC_OFFSET, vm_.tsc_offset());
+        __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
+    }
     if (__atomic_load_n(&start_requested_, __ATOMIC_ACQUIRE)) {
         LockGuard g(state_lock_);
         enter_at_start(start_rip_, start_arg_);
+        // A record still pending here says "not started" (set_pending_state()
+        // let the start be claimed): the start supersedes it.
+        has_pending_ = false;
         if (paused_) export_state();
         __atomic_store_n(&start_requested_, false, __ATOMIC_RELEASE);
     }
-    bool want_pause = __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
     if (want_pause && !paused_) {
         LockGuard g(state_lock_);
         export_state();
         // Release: the state above is complete before anyone sees paused.
         __atomic_store_n(&paused_, true, __ATOMIC_RELEASE);
-    } else if (!want_pause && paused_) {
-        LockGuard g(state_lock_);
-        if (has_pending_) import_state();
-        has_pending_ = false;
-        // The guest's clock, which the resume may have set (Vm::request_resume).
-        vmx::vmwrite(vmx::VmcsField::TSC_OFFSET, vm_.tsc_offset());
-        __atomic_store_n(&paused_, false, __ATOMIC_RELEASE);
     }
     if (!paused_ && !started_) return false;  // waits for HV_HC_START_VCPU
     if (!paused_ && !woken()) return false;   // in HLT, and no interrupt yet
@@ -259,6 +268,9 @@ bool Vcpu::set_pending_state(const hv_guest_state& s) {
     if (!paused_) return false;
     pending_ = s;
     has_pending_ = true;
+    // Its guest is paused, so no START of it is in flight: whether one may
+    // come after the resume is the record's to say.
+    __atomic_store_n(&claimed_, s.vcpu.activity != HV_ACTIVITY_WAIT_START, __ATOMIC_RELEASE);
     return true;
 }
 

@@ -74,9 +74,9 @@ public:
     // Acquire: a requester that sees paused also sees the exported record. A
     // start asked of it while it was parked is not paused yet: its record
     // is taken again once its CPU has applied the start.
-    bool paused() const {
-        return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE) && !__atomic_load_n(&start_requested_, __ATOMIC_ACQUIRE);
-    }
+    bool paused() const { return parked() && !start_pending(); }
+    bool parked() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
+    bool start_pending() const { return __atomic_load_n(&start_requested_, __ATOMIC_ACQUIRE); }
     // HV_HC_START_VCPU: it starts at rip with arg (in EDI), at its CPU's next
     // round; false if it has started already (or been asked to). Index 0
     // starts at creation.

@@ -36,7 +36,6 @@ uint64_t next_id = 1;  // atomic
 bool VcpuContext::init(const x86::XsaveFeatures& f) {
     features_ = f;
     linear_bits_ = x86::linear_address_bits();
-    id_ = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     area_frames_ = (f.bytes + 4095) / 4096;
     area_ = mmu_platform::alloc_frames(area_frames_, 1);
     vapic_ = mmu_platform::alloc_frames(1, 1);
@@ -46,6 +45,15 @@ bool VcpuContext::init(const x86::XsaveFeatures& f) {
     x86::fxsave(a);
     mxcsr_mask_ = *reinterpret_cast<uint32_t*>(a + kMxcsrMaskOffset);
     if (!mxcsr_mask_) mxcsr_mask_ = kMxcsrMaskDefault;
+    reset();
+    return true;
+}
+
+void VcpuContext::reset() {
+    // A new identity: the next load() loads all of this, even on a CPU that
+    // held the vCPU before.
+    id_ = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+    auto* a = x86::phys_to_virt<uint8_t>(area_);
     memset(a, 0, area_frames_ * 4096);
     // The XSAVE header's XSTATE_BV is 0: XRSTOR puts every component in its
     // initial configuration, but MXCSR it loads from the legacy region all
@@ -53,8 +61,10 @@ bool VcpuContext::init(const x86::XsaveFeatures& f) {
     *reinterpret_cast<uint16_t*>(a + x86::kFcwOffset) = x86::kFcwInit;
     *reinterpret_cast<uint32_t*>(a + x86::kMxcsrOffset) = x86::kMxcsrInit;
     memset(x86::phys_to_virt(vapic_), 0, 4096);  // VTPR, hence CR8, is 0
-    dr6_ = kDr6Init;
-    return true;
+    xcr0_ = x86::xcr0::X87;
+    for (uint64_t& d : dr_) d = 0;
+    dr6_ = kDr6Init, cr2_ = 0;
+    kernel_gs_base_ = star_ = lstar_ = cstar_ = fmask_ = 0;
 }
 
 void VcpuContext::destroy() {

@@ -33,6 +33,10 @@ public:
     // MSRs 0. False when no frames are left.
     bool init(const x86::XsaveFeatures& f);
     void destroy();
+    // Every register back in the reset state init() gives (a vCPU that
+    // starts after a state record gave it other values), while the vCPU
+    // does not run.
+    void reset();
     // Host-physical, for the VMCS's virtual-APIC address.
     uint64_t virtual_apic_page() const { return vapic_; }
 

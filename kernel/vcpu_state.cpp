@@ -123,9 +123,9 @@ void Vcpu::import_state() {
     vmx::vmwrite(F::GUEST_INTERRUPTIBILITY_INFO, v.interruptibility);
     vmx::vmwrite(F::GUEST_ACTIVITY_STATE, uint32_t(vmx::ActivityState::Active));
     halted_ = v.activity == HV_ACTIVITY_HLT;
-    // A vCPU the source had not started waits for the guest's HV_HC_START_VCPU here.
+    // A vCPU the source had not started waits for the guest's
+    // HV_HC_START_VCPU here (claimed_ was set with the record).
     started_ = v.activity != HV_ACTIVITY_WAIT_START;
-    __atomic_store_n(&claimed_, started_, __ATOMIC_RELEASE);
     vmx::vmwrite(F::VM_ENTRY_INTR_INFO_FIELD, v.pending_event);
     vmx::vmwrite(F::VM_ENTRY_EXCEPTION_ERROR_CODE, v.pending_error_code);
     vmx::vmwrite(F::VM_ENTRY_INSTRUCTION_LEN, v.pending_instruction_len);

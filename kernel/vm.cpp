@@ -43,9 +43,6 @@ bool Vm::create(const mb2::Module* image, const mb2::Module* initrd, char* why, 
     // A Linux guest ends by resetting its machine (its /init's checks pass) unless told otherwise.
     if (pc_ && !spec_.has_expect) spec_.expect = Outcome::Reset;
     mem_bytes_ = spec_.mem_mib << 20;
-    // Its PC platform and its boot protocol are a uniprocessor's (no local
-    // APIC, no MP table): a Linux guest has one vCPU.
-    if (pc_ && vcpu_count_ > 1) return fail(why, n, "a Linux guest has one vCPU (vcpus=%u)", vcpu_count_);
     uint64_t image_bytes = image ? image->end - image->start : 0;
     linuxboot::LinuxLayout layout{};
     if (pc_) {
@@ -126,19 +123,35 @@ void Vm::request_pause() {
     for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).request_pause();
 }
 
-void Vm::request_resume() {
-    // One offset for all its vCPUs, so that they read one clock: the guest's
-    // TSC goes on from the latest record's (no vCPU sees it run backwards).
-    // Relaxed: each vCPU's CPU reads it after the acquire of its resume flag,
-    // which the request below sets with release.
-    uint64_t latest = 0;
-    bool any = false;
-    for (unsigned i = 0; i < vcpu_count_; ++i) {
-        uint64_t tsc;
-        if (vcpu(i).pending_tsc(tsc)) latest = any && latest > tsc ? latest : tsc, any = true;
+int Vm::set_state(const hv_guest_state& s) {
+    LockGuard g(records_lock_);
+    if (!paused() || !vcpu(s.vcpu_index).set_pending_state(s)) return -HV_EBUSY;
+    records_set_ = true;
+    return 0;
+}
+
+int Vm::resume() {
+    LockGuard g(records_lock_);
+    if (records_set_) {
+        unsigned with = 0;
+        uint64_t latest = 0;
+        for (unsigned i = 0; i < vcpu_count_; ++i)
+            if (uint64_t tsc; vcpu(i).pending_tsc(tsc)) {
+                latest = with == 0 || tsc > latest ? tsc : latest;
+                ++with;
+            }
+        if (with != vcpu_count_) return -HV_EINVAL;
+        // One offset for all its vCPUs, so that they read one clock: the
+        // guest's TSC goes on from the latest record's (no vCPU sees it run
+        // backwards). Once per set of records: a second resume while some
+        // vCPUs are still parked would give those a different clock.
+        // Relaxed: each vCPU's CPU reads it after the acquire of its resume
+        // flag, which request_resume() sets with release.
+        __atomic_store_n(&tsc_offset_, latest - x86::rdtsc(), __ATOMIC_RELAXED);
+        records_set_ = false;
     }
-    if (any) __atomic_store_n(&tsc_offset_, latest - x86::rdtsc(), __ATOMIC_RELAXED);
     for (unsigned i = 0; i < vcpu_count_; ++i) vcpu(i).request_resume();
+    return 0;
 }
 
 void Vm::request_stop() {
@@ -146,8 +159,16 @@ void Vm::request_stop() {
 }
 
 bool Vm::paused() const {
+    // Every vCPU parked, then none with a start still to apply. Two passes:
+    // starts come from the guest's own running vCPUs, so once all are parked
+    // no new one can come, and one asked before the last vCPU parked is seen
+    // in the second pass (its release precedes that vCPU's park, which the
+    // first pass acquired). One pass could miss a start that vCPU 2 asks of
+    // vCPU 1 after vCPU 1 was looked at.
     for (unsigned i = 0; i < vcpu_count_; ++i)
-        if (!vcpu(i).paused()) return false;
+        if (!vcpu(i).parked()) return false;
+    for (unsigned i = 0; i < vcpu_count_; ++i)
+        if (vcpu(i).start_pending()) return false;
     return true;
 }
 

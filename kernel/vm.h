@@ -74,9 +74,15 @@ public:
 
     // The control guest's requests, to every vCPU (each served by its own CPU).
     void request_pause();
-    // A resume applies the records set meanwhile: the guest's TSC goes on
-    // from the latest of them (tsc_offset()).
-    void request_resume();
+    // HV_HC_SET_STATE: a record (accepted by state_refusal()) for the vCPU
+    // it names, applied at the resume. 0, or -EBUSY if the guest is not
+    // (or no longer) paused.
+    int set_state(const hv_guest_state& s);
+    // HV_HC_RESUME. Records set since the last resume must cover every vCPU
+    // (-EINVAL, and the guest stays paused: a vCPU left out would go on as
+    // it was, or stay not started, silently); the guest's TSC then goes on
+    // from the latest of them (tsc_offset()), once, for all its vCPUs.
+    int resume();
     void request_stop();
     // Every vCPU is parked.
     bool paused() const;
@@ -198,6 +204,10 @@ private:
     bool stopped_ = false;
     bool stopping_ = false;  // the first stop() claims it (atomic)
     uint64_t tsc_offset_ = 0;
+    // SET_STATE and RESUME: records set since the last resume (the check
+    // and the clock of the next one).
+    SpinLock records_lock_;
+    bool records_set_ = false;
     Window windows_[HV_MAP_MAX] = {};
     ServingLock slots_lock_;
     uint32_t writable_windows_onto_ = 0;  // other guests' writable windows onto slot 0 (slots_lock_)

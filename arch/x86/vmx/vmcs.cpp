@@ -50,7 +50,6 @@ void write_controls(const Controls& c, uint64_t eptp) {
     w(F::CPU_BASED_VM_EXEC_CONTROL, c.proc);
     w(F::SECONDARY_VM_EXEC_CONTROL, c.proc2);
     w(F::VM_EXIT_CONTROLS, c.exit);
-    w(F::VM_ENTRY_CONTROLS, c.entry);
     w(F::EXCEPTION_BITMAP, 0);
     w(F::PAGE_FAULT_ERROR_CODE_MASK, 0);
     w(F::PAGE_FAULT_ERROR_CODE_MATCH, 0);
@@ -58,16 +57,13 @@ void write_controls(const Controls& c, uint64_t eptp) {
     w(F::VM_EXIT_MSR_STORE_COUNT, 0);
     w(F::VM_EXIT_MSR_LOAD_COUNT, 0);
     w(F::VM_ENTRY_MSR_LOAD_COUNT, 0);
-    w(F::VM_ENTRY_INTR_INFO_FIELD, 0);
     // No TPR-below-threshold exits: the guest's TPR gates no interrupt of
     // ours (it takes none), it is only kept for it.
     w(F::TPR_THRESHOLD, 0);
     // The guest's TSC is the CPU's until a migration gives it another.
     w(F::TSC_OFFSET, 0);
     w(F::CR0_GUEST_HOST_MASK, cr0_host_owned(c));
-    w(F::CR0_READ_SHADOW, kGuestCr0);
     w(F::CR4_GUEST_HOST_MASK, cr4_host_owned(c));
-    w(F::CR4_READ_SHADOW, kGuestCr4);
     w(F::EPT_POINTER, eptp);
     w(F::VMCS_LINK_POINTER, ~0ull);
 }
@@ -97,7 +93,13 @@ void write_host_state(unsigned cpu, uint64_t exit_rip) {
     w(F::HOST_RIP, exit_rip);
 }
 
-void write_guest_flat32_state(const Controls& c, uint64_t rip) {
+void write_guest_boot_state(const Controls& c, uint64_t rip) {
+    // Not in IA-32e mode, nothing to inject, CR0 and CR4 read as at reset:
+    // also for a vCPU whose fields a state record had set before it started.
+    w(F::VM_ENTRY_CONTROLS, c.entry);
+    w(F::VM_ENTRY_INTR_INFO_FIELD, 0);
+    w(F::CR0_READ_SHADOW, kGuestCr0);
+    w(F::CR4_READ_SHADOW, kGuestCr4);
     struct Seg {
         F sel, base, limit, ar;
     };

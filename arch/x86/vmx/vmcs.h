@@ -17,6 +17,8 @@ void write_host_state(unsigned cpu, uint64_t exit_rip);
 
 // A guest that starts at rip in 32-bit protected mode with flat 4 GiB
 // segments, paging and interrupts off: what hypercall.h promises guests.
-void write_guest_flat32_state(const Controls& c, uint64_t rip);
+// Also the VM-entry controls, event injection and CR0/CR4 read shadows
+// that go with that state (after write_controls()).
+void write_guest_boot_state(const Controls& c, uint64_t rip);
 
 }  // namespace hv::vmx
