@@ -45,7 +45,8 @@ void audit_ept(Vm& vm) {
     for (size_t i = 0; i < HV_MAP_MAX; ++i)
         if (const Window& w = vm.window(i); w.target)
             mapped += check_mappings(vm, w.gpa, w.target->mem_bytes(), misdirected);
-    size_t l1 = vm.mmu().count_leaves(1), l2 = vm.mmu().count_leaves(2), l3 = vm.mmu().count_leaves(3);
+    const mm::Mmu::LeafCounts leaves = vm.mmu().count_leaves();
+    size_t l1 = leaves.at[1], l2 = leaves.at[2], l3 = leaves.at[3];
     if (misdirected) return report_fail(test, "%lu mapped pages do not map their own frame", misdirected);
     report_pass(test, "rmap and leaves agree; %lu pages mapped by %zu 4K, %zu 2M and %zu 1G leaves, each to its "
                       "own frame, after %lu EPT faults", mapped, l1, l2, l3, vm.stats().ept_violations);

@@ -220,8 +220,8 @@ HypercallResult hc_guest_stats(Vm& vm, const HypercallArgs& a) {
     s.wp_cleared = ld(m.wp_cleared), s.tlb_flushes = ld(m.flushes);
     s.splits = ld(m.splits), s.split_alloc_fallbacks = ld(m.split_alloc_fallbacks), s.lazy_splits = ld(m.lazy_splits);
     s.mmio_created = ld(m.mmio_created), s.mmio_stale = ld(m.mmio_stale);
-    s.leaves_4k = t->mmu().count_leaves(1), s.leaves_2m = t->mmu().count_leaves(2);
-    s.leaves_1g = t->mmu().count_leaves(3);
+    const mm::Mmu::LeafCounts leaves = t->mmu().count_leaves();
+    s.leaves_4k = leaves.at[1], s.leaves_2m = leaves.at[2], s.leaves_1g = leaves.at[3];
     for (uint64_t e : v.exits) s.exits += e;
     s.ept_exits = v.exits[uint32_t(vmx::ExitReason::EPT_VIOLATION)] + v.exits[uint32_t(vmx::ExitReason::EPT_MISCONFIG)];
     s.ept_fault_cycles = v.ept_fault_cycles;

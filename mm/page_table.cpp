@@ -540,21 +540,23 @@ bool Mmu::audit(char* why, size_t why_len) {
   return true;
 }
 
-size_t Mmu::count_leaves(int level) {
+Mmu::LeafCounts Mmu::count_leaves() {
   LockGuard g(mmu_lock_);
-  size_t n = 0;
+  LeafCounts n{};
   struct R {
-    static void go(Mmu* m, uint64_t pa, int l, int want, size_t* n) {
+    static void go(Mmu* m, uint64_t pa, int l, LeafCounts* n) {
       Spte* t = m->table(pa);
       for (unsigned i = 0; i < 512; ++i) {
         const uint64_t v = t[i].load(std::memory_order_relaxed);
         if (!is_present(v)) continue;
-        if (is_leaf(v, l)) { if (l == want) ++*n; }
-        else go(m, addr(v), l - 1, want, n);
+        if (is_leaf(v, l))
+          ++n->at[l];
+        else
+          go(m, addr(v), l - 1, n);
       }
     }
   };
-  R::go(this, root_pa_, kMaxLevel, level, &n);
+  R::go(this, root_pa_, kMaxLevel, &n);
   return n;
 }
 
