@@ -413,6 +413,8 @@ int fill(const Args& args) {
         int64_t mine = hypercall(HV_HC_CREATE_GUEST, reinterpret_cast<uint64_t>(race_spec), sizeof race_spec - 1);
         while (!race_done) asm volatile("pause");
         print("breaker_smp2: concurrent creates: %ld and %ld\n", mine, racer_id);
+        // Both get a guest: one that lost the race for an id takes the next.
+        check("concurrent creates both succeed, with different ids", mine >= 0 && racer_id >= 0 && mine != racer_id, 1);
     }
     // Fill CPU 0.
     for (;;) {

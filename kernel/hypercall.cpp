@@ -249,13 +249,21 @@ HypercallResult hc_create_guest(Vm& vm, const HypercallArgs& a) {
         return err(HV_EINVAL);
     }
     if (spec.control) return err(HV_EPERM);  // one control guest, from the command line
-    int id = guests::free_id();
-    if (id < 0) return err(HV_ENOSPC);
-    if (int e = guests::launch(unsigned(id), spec, why, sizeof why); e) {
-        HV_LOG_WARN("guest %s: create_guest refused: %s\n", vm.name(), why);
-        return err(-e);
+    // Another vCPU of a control guest may take the same free id at once
+    // (launch() says -EEXIST): then the next free one. Bounded: each retry
+    // means an id was taken, and there are kMaxGuests.
+    for (unsigned attempt = 0; attempt < kMaxGuests; ++attempt) {
+        int id = guests::free_id();
+        if (id < 0) return err(HV_ENOSPC);
+        int e = guests::launch(unsigned(id), spec, why, sizeof why);
+        if (e == -HV_EEXIST) continue;
+        if (e) {
+            HV_LOG_WARN("guest %s: create_guest refused: %s\n", vm.name(), why);
+            return err(-e);
+        }
+        return ok(id);
     }
-    return ok(id);
+    return err(HV_ENOSPC);
 }
 
 HypercallResult hc_enable_cap(Vm& vm, const HypercallArgs& a) {

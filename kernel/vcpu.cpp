@@ -265,7 +265,7 @@ bool Vcpu::service_requests() {
 
 bool Vcpu::set_pending_state(const hv_guest_state& s) {
     LockGuard g(state_lock_);
-    if (!paused_) return false;
+    if (!parked()) return false;
     pending_ = s;
     has_pending_ = true;
     // Its guest is paused, so no START of it is in flight: whether one may

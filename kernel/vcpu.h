@@ -75,7 +75,12 @@ public:
     // start asked of it while it was parked is not paused yet: its record
     // is taken again once its CPU has applied the start.
     bool paused() const { return parked() && !start_pending(); }
-    bool parked() const { return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE); }
+    // Parked, and to stay so: not once a resume has been asked for, even
+    // before its CPU has come round to unpark it (a record set then would be
+    // applied alone, after the resume that checked the records).
+    bool parked() const {
+        return __atomic_load_n(&paused_, __ATOMIC_ACQUIRE) && __atomic_load_n(&pause_requested_, __ATOMIC_ACQUIRE);
+    }
     bool start_pending() const { return __atomic_load_n(&start_requested_, __ATOMIC_ACQUIRE); }
     // HV_HC_START_VCPU: it starts at rip with arg (in EDI), at its CPU's next
     // round; false if it has started already (or been asked to). Index 0
@@ -94,7 +99,7 @@ public:
     template <class F>
     bool with_exported_state(F f) {
         LockGuard g(state_lock_);
-        if (!paused_) return false;
+        if (!parked()) return false;
         f(static_cast<const hv_guest_state&>(exported_));
         return true;
     }
