@@ -43,6 +43,16 @@ global guest_stack_top
     lgdt [gdt_desc]
 %endmacro
 
+; Every data segment register to our flat data selector.
+%macro DATA_SEGMENTS 0
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov fs, ax
+    mov gs, ax
+%endmacro
+
 section .text.entry
 _start:
     mov esi, ebx                    ; keep the boot pointer across rep stos
@@ -90,12 +100,7 @@ _ap_start:                          ; no stack until long mode: none is ours yet
 
 bits 64
 long_mode:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov fs, ax
-    mov gs, ax
+    DATA_SEGMENTS
     mov rsp, guest_stack_top
     xor ebp, ebp
     mov edi, esi                    ; arg0: const hv_guest_boot*
@@ -105,12 +110,7 @@ long_mode:
     jmp .hang
 
 ap_long_mode:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov fs, ax
-    mov gs, ax
+    DATA_SEGMENTS
     mov esi, edi                    ; arg1: the start block (zero-extended)
     mov rsp, [rsi]                  ; its stack top
     mov edi, ebp                    ; arg0: the index
